@@ -1,0 +1,1 @@
+"""Load-balancing algorithms, one module each behind ``Balancer``."""

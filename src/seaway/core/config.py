@@ -1,0 +1,126 @@
+"""The desired configuration: what the data planes should be doing.
+
+The core computes a ``DesiredConfig`` from a ``ClusterState`` (see
+``seaway.core.plan``); data planes receive the difference between two of them
+(``seaway.core.diff``) and apply it without touching what did not change.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from seaway.model.objects import SeawaySettings
+
+HashOn = Literal["5-tuple", "source-ip"]
+ProxyProtocolVersion = Literal["v1", "v2"]
+L4Protocol = Literal["TCP", "UDP"]
+
+
+def join_host_port(host: str, port: int) -> str:
+    """``host:port``, with brackets around IPv6 hosts."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One destination of a backend set: an endpoint address and port."""
+
+    address: str
+    port: int
+    weight: int = 1
+    name: str = ""  # who this is for people: the pod (targetRef) or the address
+    node: str | None = None
+    zone: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Identity of the backend within a set; also the host key hashed by Maglev."""
+        return join_host_port(self.address, self.port)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointView:
+    """An endpoint as the admin state shows it: its conditions and whether it is used."""
+
+    address: str
+    port: int
+    name: str
+    node: str | None
+    zone: str | None
+    ready: bool
+    serving: bool
+    terminating: bool
+    usable: bool
+    reason: str  # why it is not usable ("" when usable)
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSet:
+    """The backends of one Service port, and how to choose among them."""
+
+    key: str  # "namespace/service:port" e.g. "default/web:80/TCP"
+    service: str
+    port_name: str
+    protocol: L4Protocol
+    backends: tuple[Backend, ...]
+    algorithm: str = "maglev"
+    hash_on: HashOn = "5-tuple"
+    # sessionAffinity ClientIP timeout in seconds; None when affinity is off.
+    affinity_timeout: float | None = None
+    # PROXY protocol header sent to the backends, if any.
+    proxy_protocol: ProxyProtocolVersion | None = None
+    maglev_table_size: int = 65537
+    # Every endpoint considered, with its verdict, for the admin state and explain.
+    endpoints: tuple[EndpointView, ...] = ()
+    # Why the set is empty, when it is ("no ready endpoints", ...).
+    empty_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One address:port:protocol seaway listens on for a LoadBalancer Service port."""
+
+    protocol: L4Protocol
+    address: str
+    port: int
+    service: str  # "namespace/name"
+    port_name: str
+    backend_set: str  # BackendSet.key
+    # loadBalancerSourceRanges as parsed networks; empty means everyone is allowed.
+    source_ranges: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # Expect a PROXY protocol header (v1 or v2) from the peer in front of seaway.
+    accept_proxy_protocol: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.protocol}/{join_host_port(self.address, self.port)}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    """A Service as the admin state shows it, with its Kubernetes-shaped status."""
+
+    key: str
+    type: str
+    ingress: tuple[str, ...]  # status.loadBalancer.ingress[].ip
+    ports: tuple[str, ...]  # BackendSet keys, in spec order
+    listeners: tuple[str, ...]  # Listener keys
+    message: str = ""  # why no address, or why not served
+
+
+def _empty() -> Mapping[str, object]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredConfig:
+    """Everything the data planes should serve, keyed for cheap diffing."""
+
+    listeners: Mapping[str, Listener] = field(default_factory=_empty)  # type: ignore[arg-type]
+    backend_sets: Mapping[str, BackendSet] = field(default_factory=_empty)  # type: ignore[arg-type]
+    services: Mapping[str, ServiceView] = field(default_factory=_empty)  # type: ignore[arg-type]
+    settings: SeawaySettings = field(default_factory=SeawaySettings)

@@ -1,0 +1,1 @@
+"""Data planes: they receive desired configurations and carry the traffic."""

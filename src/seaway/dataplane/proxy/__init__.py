@@ -1,0 +1,1 @@
+"""The user-space proxy data plane (asyncio on uvloop)."""

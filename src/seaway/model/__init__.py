@@ -1,0 +1,1 @@
+"""Typed Kubernetes objects, their parsing and validation."""
