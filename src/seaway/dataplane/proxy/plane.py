@@ -1,0 +1,211 @@
+"""ProxyDataPlane: seaway's embedded data plane, an L4 proxy in user space."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from seaway.core.config import DesiredConfig, Listener
+from seaway.core.diff import diff_configs
+from seaway.dataplane.base import ApplyResult, Counters
+from seaway.dataplane.proxy.live_set import LiveBackendSet
+from seaway.dataplane.proxy.runtime import ProxyRuntime
+from seaway.dataplane.proxy.tcp import TcpConnection, TcpListener
+from seaway.dataplane.proxy.udp import UdpListener
+
+# How often idle UDP flows and sessionAffinity entries are swept, at most. Lookups
+# already ignore expired entries; the sweep only returns their memory and sockets.
+MAX_SWEEP_INTERVAL = 1.0
+MIN_SWEEP_INTERVAL = 0.05
+
+
+class ProxyDataPlane:
+    """Serves a ``DesiredConfig`` with TCP and UDP listeners in this process.
+
+    ``apply`` moves from the configuration applied last to the new one and touches
+    only what changed: listeners are opened, closed or updated in place, and the
+    balancer of a changed backend set is rebuilt. Established TCP connections are
+    never closed by a configuration change (kube-proxy's conntrack keeps them too).
+    Owns every socket, connection, task and timer it creates; ``close`` ends them.
+    """
+
+    def __init__(
+        self, *, rng: random.Random, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        self._rng = rng
+        self._loop = loop
+        self._runtime: ProxyRuntime | None = None
+        self._applied = DesiredConfig()
+        self._tcp: dict[str, TcpListener] = {}
+        self._udp: dict[str, UdpListener] = {}
+        # Listeners of the applied configuration that could not be opened, and why;
+        # retried on every apply.
+        self._failed: dict[str, str] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self._empty_counters = Counters()
+
+    def _ensure_runtime(self) -> ProxyRuntime:
+        if self._runtime is None:
+            loop = self._loop if self._loop is not None else asyncio.get_running_loop()
+            self._runtime = ProxyRuntime(loop)
+        return self._runtime
+
+    async def apply(self, config: DesiredConfig) -> ApplyResult:
+        """Move to ``config``; listeners that cannot be bound are reported and retried."""
+        async with self._lock:
+            if self._closed:
+                raise RuntimeError("ProxyDataPlane is closed")
+            return await self._apply(config)
+
+    async def _apply(self, config: DesiredConfig) -> ApplyResult:
+        runtime = self._ensure_runtime()
+        diff = diff_configs(self._applied, config)
+        runtime.settings = config.settings
+
+        # Backend sets first, so that new and changed listeners find theirs.
+        for key in (*diff.backend_sets_added, *diff.backend_sets_changed):
+            spec = config.backend_sets[key]
+            live = runtime.sets.get(key)
+            if live is None:
+                runtime.sets[key] = LiveBackendSet(spec, rng=self._rng)
+            else:
+                live.update(spec)
+
+        for key in diff.listeners_removed:
+            self._failed.pop(key, None)
+            tcp = self._tcp.pop(key, None)
+            if tcp is not None:
+                tcp.close()
+            udp = self._udp.pop(key, None)
+            if udp is not None:
+                udp.close()
+
+        for key in diff.listeners_changed:
+            listener = config.listeners[key]
+            tcp = self._tcp.get(key)
+            if tcp is not None:
+                tcp.update(listener)
+            udp = self._udp.get(key)
+            if udp is not None:
+                udp.update(listener)
+
+        if diff.settings_changed:
+            for udp in self._udp.values():
+                udp.apply_settings()
+
+        to_open = set(diff.listeners_added) | {k for k in self._failed if k in config.listeners}
+        for key in sorted(to_open):
+            await self._open(config.listeners[key])
+
+        for key in diff.backend_sets_removed:
+            runtime.sets.pop(key, None)
+
+        self._applied = config
+        self._prune_counters(config)
+        self._schedule_sweep()
+        return ApplyResult(errors=dict(self._failed))
+
+    async def _open(self, spec: Listener) -> None:
+        runtime = self._ensure_runtime()
+        listener: TcpListener | UdpListener
+        listener = (
+            TcpListener(spec, runtime) if spec.protocol == "TCP" else UdpListener(spec, runtime)
+        )
+        try:
+            await listener.open()
+        except OSError as exc:
+            # EADDRNOTAVAIL (address not on this host), EADDRINUSE, EACCES (< 1024).
+            self._failed[spec.key] = f"cannot listen on {spec.key}: {exc.strerror or exc}"
+            return
+        self._failed.pop(spec.key, None)
+        if isinstance(listener, TcpListener):
+            self._tcp[spec.key] = listener
+        else:
+            self._udp[spec.key] = listener
+
+    def _prune_counters(self, config: DesiredConfig) -> None:
+        """Forget counters of listeners and backends that are gone and idle."""
+        counters = self._ensure_runtime().counters
+        for key in [k for k, c in counters.listeners.items() if c.active == 0]:
+            if key not in config.listeners:
+                del counters.listeners[key]
+        for set_key, backend_key in [k for k, c in counters.backends.items() if c.active == 0]:
+            spec = config.backend_sets.get(set_key)
+            if spec is None or all(b.key != backend_key for b in spec.backends):
+                del counters.backends[(set_key, backend_key)]
+
+    def _schedule_sweep(self) -> None:
+        if self._sweeper is not None or self._runtime is None:
+            return
+        interval = self._sweep_interval()
+        self._sweeper = self._runtime.loop.call_later(interval, self._sweep)
+
+    def _sweep_interval(self) -> float:
+        runtime = self._ensure_runtime()
+        timeouts = [runtime.settings.udp_idle_timeout_seconds]
+        timeouts.extend(
+            live.spec.affinity_timeout
+            for live in runtime.sets.values()
+            if live.spec.affinity_timeout
+        )
+        # A quarter of the shortest timeout keeps an expired entry's extra life short.
+        return max(MIN_SWEEP_INTERVAL, min(MAX_SWEEP_INTERVAL, min(timeouts) / 4))
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        if self._closed or self._runtime is None:
+            return
+        now = self._runtime.loop.time()
+        for udp in self._udp.values():
+            udp.expire(now)
+        for live in self._runtime.sets.values():
+            live.expire(now)
+        self._schedule_sweep()
+
+    def counters(self) -> Counters:
+        """Live counters (read by the admin API; do not mutate)."""
+        if self._runtime is None:
+            return self._empty_counters
+        return self._runtime.counters
+
+    def errors(self) -> dict[str, str]:
+        """Listeners of the applied configuration that are not open, and why."""
+        return dict(self._failed)
+
+    def tcp_connections(self) -> tuple[TcpConnection, ...]:
+        """The TCP connections open now (for the admin state and for tests)."""
+        if self._runtime is None:
+            return ()
+        return tuple(c for c in self._runtime.connections if isinstance(c, TcpConnection))
+
+    def udp_flow_count(self) -> int:
+        """How many UDP flows are open now, over all listeners."""
+        return sum(len(udp.flows) for udp in self._udp.values())
+
+    async def close(self) -> None:
+        """Stop listening, reset every connection, and wait for connect tasks to end."""
+        async with self._lock:
+            self._closed = True
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+                self._sweeper = None
+            for tcp in self._tcp.values():
+                tcp.close()
+            for udp in self._udp.values():
+                udp.close()
+            self._tcp.clear()
+            self._udp.clear()
+            runtime = self._runtime
+            if runtime is None:
+                return
+            for connection in list(runtime.connections):
+                connection.abort()
+            tasks = list(runtime.tasks)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            # Let the transports deliver connection_lost before the caller moves on.
+            await asyncio.sleep(0)
