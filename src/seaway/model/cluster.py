@@ -15,8 +15,10 @@ def _frozen_map() -> Mapping[str, object]:
 
 @dataclass(frozen=True, slots=True)
 class ClusterState:
-    """A validated snapshot. Keys are ``namespace/name`` (``name`` for Nodes and pools
-    are keyed ``namespace/name`` too, with the namespace they were given).
+    """A validated snapshot, built by ``seaway.model.validate.build_state``.
+
+    ``services`` and ``pools`` are keyed ``namespace/name``; ``nodes`` (cluster-scoped)
+    are keyed by name alone.
 
     ``slices_by_service`` maps a Service key to its slices, sorted by slice name so
     that everything computed from a snapshot is deterministic.
