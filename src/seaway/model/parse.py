@@ -13,12 +13,10 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
-import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, TypeVar
+from typing import Literal
 
 import yaml
 
@@ -30,6 +28,24 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 from seaway.core.balancers.registry import ALGORITHM_NAMES
 from seaway.model import annotations as seaway_annotations
 from seaway.model.errors import ConfigError
+from seaway.model.fields import (
+    DNS1035_LABEL,
+    DNS_LABEL_MAX,
+    PORT_MAX,
+    PORT_MIN,
+    FieldReader,
+    check_label,
+    check_name,
+    check_subdomain,
+    item_cidr,
+    item_ip,
+    item_mapping,
+    item_string,
+    join_path,
+    parse_ip,
+    port_name_ok,
+    type_name,
+)
 from seaway.model.objects import (
     SERVICE_NAME_LABEL,
     AddressType,
@@ -73,7 +89,6 @@ _ADDRESS_TYPES: tuple[AddressType, ...] = ("IPv4", "IPv6", "FQDN")
 _AFFINITIES: tuple[Literal["None", "ClientIP"], ...] = ("None", "ClientIP")
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
-PORT_MIN, PORT_MAX = 1, 65535
 # sessionAffinityConfig.clientIP.timeoutSeconds: 0 < t <= 86400, default 10800
 # (Kubernetes core API: MaxClientIPServiceAffinitySeconds and
 # DefaultClientIPServiceAffinitySeconds).
@@ -84,16 +99,6 @@ AFFINITY_TIMEOUT_DEFAULT = 10800
 # make setsockopt fail with EINVAL, so they are rejected here, where the user sees them.
 KEEPALIVE_SECONDS_MAX = 32767
 KEEPALIVE_COUNT_MAX = 127
-
-# Kubernetes name rules (k8s.io/apimachinery/pkg/util/validation).
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-_DNS_LABEL_MAX = 63
-_DNS_SUBDOMAIN_MAX = 253
-# IANA_SVC_NAME (RFC 6335 section 5.1): at most 15 characters, lowercase letters,
-# digits and '-', at least one letter, no leading, trailing or doubled '-'.
-_IANA_SVC_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
-_IANA_SVC_NAME_MAX = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,9 +232,9 @@ def _api_group(api_version: str) -> str:
 def _parse_document(document: object, source: str, out: _Collector) -> None:
     if document is None:
         return
-    r = _Reader(source, "", out)
+    r = FieldReader(source, "", out)
     if not isinstance(document, dict):
-        r.error("", f"expected a Kubernetes object (a mapping), got {_type_name(document)}")
+        r.error("", f"expected a Kubernetes object (a mapping), got {type_name(document)}")
         return
     doc = r.checked_mapping(document, "")
     if doc is None:
@@ -286,27 +291,27 @@ def _identify(doc: Mapping[str, object]) -> str:
     return f"{kind} {namespace}/{name}"
 
 
-def _as_object(r: _Reader, value: object, path: str) -> object:
+def _as_object(r: FieldReader, value: object, path: str) -> object:
     return value
 
 
 def _metadata(
-    r: _Reader, metadata: Mapping[str, object], *, name: str, namespace: str, kind: str
+    r: FieldReader, metadata: Mapping[str, object], *, name: str, namespace: str, kind: str
 ) -> ObjectMeta:
     if kind == "Service":
         # Service names become DNS labels (RFC 1035): they must start with a letter.
-        _check_name(
+        check_name(
             r,
             "metadata.name",
             name,
-            pattern=_DNS1035_LABEL,
-            limit=_DNS_LABEL_MAX,
+            pattern=DNS1035_LABEL,
+            limit=DNS_LABEL_MAX,
             what="an RFC 1035 label",
         )
     else:
-        _check_subdomain(r, "metadata.name", name)
+        check_subdomain(r, "metadata.name", name)
     if namespace:
-        _check_label(r, "metadata.namespace", namespace)
+        check_label(r, "metadata.namespace", namespace)
     deletion: str | None = None
     value = metadata.get("deletionTimestamp")
     if isinstance(value, datetime.datetime):
@@ -326,306 +331,26 @@ def _metadata(
     )
 
 
-def _check_name(
-    r: _Reader, path: str, value: str, *, pattern: re.Pattern[str], limit: int, what: str
-) -> bool:
-    if len(value) > limit or pattern.fullmatch(value) is None:
-        r.error(
-            path,
-            f"{value!r} is not {what} (lowercase letters, digits and '-', at most {limit})",
-        )
-        return False
-    return True
-
-
-def _check_label(r: _Reader, path: str, value: str) -> bool:
-    return _check_name(
-        r, path, value, pattern=_DNS1123_LABEL, limit=_DNS_LABEL_MAX, what="an RFC 1123 label"
-    )
-
-
-def _check_subdomain(r: _Reader, path: str, value: str) -> bool:
-    labels = value.split(".")
-    if len(value) > _DNS_SUBDOMAIN_MAX or not all(
-        len(label) <= _DNS_LABEL_MAX and _DNS1123_LABEL.fullmatch(label) for label in labels
-    ):
-        r.error(path, f"{value!r} is not an RFC 1123 subdomain (lowercase DNS name)")
-        return False
-    return True
-
-
-# -- typed field access ----------------------------------------------------------------
-
-T = TypeVar("T")
-S = TypeVar("S", bound=str)
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "mapping"
-    if isinstance(value, datetime.date):
-        return "timestamp"
-    return type(value).__name__
-
-
-def _expected(what: str, value: object) -> str:
-    shown = f" {value!r}" if isinstance(value, str | int | float) else ""
-    hint = ""
-    if what == "a string" and isinstance(value, bool | int | float):
-        # YAML 1.1 reads unquoted yes/no/on/off/true as booleans and 1.10 as a number.
-        hint = " (quote it)"
-    return f"expected {what}, got {_type_name(value)}{shown}{hint}"
-
-
-class _Reader:
-    """Reads the typed fields of one object, recording each problem against it.
-
-    A field that is absent or ``null`` reads as absent (Kubernetes omits empty fields
-    either way). A field of the wrong type or out of range is an error and reads as
-    absent, so that reading goes on and every problem is reported.
-    """
-
-    def __init__(self, source: str, obj: str, out: _Collector) -> None:
-        self.source = source
-        self.obj = obj
-        self.out = out
-
-    def error(self, path: str, message: str) -> None:
-        self.out.errors.append(ConfigError(self.source, self.obj, path, message))
-
-    def note(self, message: str) -> None:
-        self.out.notes.append(f"{self.source}: {self.obj}: {message}")
-
-    def value(self, m: Mapping[str, object], path: str, key: str, *, required: bool) -> object:
-        value = m.get(key)
-        if value is None and required:
-            self.error(_join(path, key), "is required")
-        return value
-
-    def string(
-        self, m: Mapping[str, object], path: str, key: str, *, required: bool = False
-    ) -> str | None:
-        value = self.value(m, path, key, required=required)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.error(_join(path, key), _expected("a string", value))
-            return None
-        if required and not value:
-            self.error(_join(path, key), "must not be empty")
-            return None
-        return value
-
-    def integer(
-        self,
-        m: Mapping[str, object],
-        path: str,
-        key: str,
-        minimum: int,
-        maximum: int | None = None,
-        *,
-        required: bool = False,
-    ) -> int | None:
-        value = self.value(m, path, key, required=required)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(_join(path, key), _expected("an integer", value))
-            return None
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-            self.error(_join(path, key), f"must be {bound}, got {value}")
-            return None
-        return value
-
-    def positive_number(self, m: Mapping[str, object], path: str, key: str) -> float | None:
-        value = self.value(m, path, key, required=False)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.error(_join(path, key), _expected("a number", value))
-            return None
-        if not math.isfinite(value) or value <= 0:
-            self.error(_join(path, key), f"must be a finite number > 0, got {value}")
-            return None
-        return float(value)
-
-    def boolean(self, m: Mapping[str, object], path: str, key: str) -> bool | None:
-        value = self.value(m, path, key, required=False)
-        if value is None:
-            return None
-        if not isinstance(value, bool):
-            self.error(_join(path, key), _expected("a boolean", value))
-            return None
-        return value
-
-    def choice(
-        self, m: Mapping[str, object], path: str, key: str, allowed: tuple[S, ...], default: S
-    ) -> S:
-        value = self.string(m, path, key)
-        if value is None:
-            return default
-        for candidate in allowed:
-            if value == candidate:
-                return candidate
-        self.error(_join(path, key), f"must be one of {', '.join(allowed)}, got {value!r}")
-        return default
-
-    def checked_mapping(
-        self, value: dict[object, object], path: str
-    ) -> Mapping[str, object] | None:
-        for key in value:
-            if not isinstance(key, str):
-                hint = " (quote it)" if isinstance(key, bool | int | float) else ""
-                self.error(path, f"keys must be strings, got {_type_name(key)} {key!r}{hint}")
-                return None
-        return value  # type: ignore[return-value]
-
-    def mapping(
-        self, m: Mapping[str, object], path: str, key: str, *, required: bool = False
-    ) -> Mapping[str, object] | None:
-        value = self.value(m, path, key, required=required)
-        if value is None:
-            return None
-        return self.as_mapping(value, _join(path, key))
-
-    def as_mapping(self, value: object, path: str) -> Mapping[str, object] | None:
-        if not isinstance(value, dict):
-            self.error(path, _expected("a mapping", value))
-            return None
-        return self.checked_mapping(value, path)
-
-    def list_of(
-        self,
-        m: Mapping[str, object],
-        path: str,
-        key: str,
-        read: Callable[[_Reader, object, str], T | None],
-        *,
-        required: bool = False,
-    ) -> list[tuple[str, T]]:
-        """Each item of a list field read by ``read``, with its path (``key[i]``)."""
-        value = self.value(m, path, key, required=required)
-        if value is None:
-            return []
-        here = _join(path, key)
-        if not isinstance(value, list):
-            self.error(here, _expected("a list", value))
-            return []
-        if required and not value:
-            self.error(here, "must not be empty")
-        items: list[tuple[str, T]] = []
-        for index, item in enumerate(value):
-            item_path = f"{here}[{index}]"
-            result = read(self, item, item_path)
-            if result is not None:
-                items.append((item_path, result))
-        return items
-
-    def string_map(self, m: Mapping[str, object], path: str, key: str) -> Mapping[str, str]:
-        mapping = self.mapping(m, path, key)
-        if mapping is None:
-            return MappingProxyType({})
-        result: dict[str, str] = {}
-        for item_key, item in mapping.items():
-            if isinstance(item, str):
-                result[item_key] = item
-            else:
-                self.error(f"{_join(path, key)}[{item_key}]", _expected("a string", item))
-        return MappingProxyType(result)
-
-    def reject_unknown(self, m: Mapping[str, object], path: str, known: frozenset[str]) -> None:
-        for key in m:
-            if key not in known:
-                self.error(_join(path, key), f"unknown field (known: {', '.join(sorted(known))})")
-
-
-def _item_mapping(r: _Reader, value: object, path: str) -> Mapping[str, object] | None:
-    return r.as_mapping(value, path)
-
-
-def _item_string(r: _Reader, value: object, path: str) -> str | None:
-    if not isinstance(value, str):
-        r.error(path, _expected("a string", value))
-        return None
-    return value
-
-
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
-def _item_ip(r: _Reader, value: object, path: str) -> str | None:
-    text = _item_string(r, value, path)
-    if text is None:
-        return None
-    address = _ip(text)
-    if address is None:
-        r.error(path, f"{text!r} is not a valid IP address")
-        return None
-    return str(address)
-
-
-def _item_cidr(r: _Reader, value: object, path: str) -> str | None:
-    text = _item_string(r, value, path)
-    if text is None:
-        return None
-    try:
-        # Host bits are allowed and masked, as kube-proxy's net.ParseCIDR does.
-        return str(ipaddress.ip_network(text.strip(), strict=False))
-    except ValueError:
-        r.error(path, f"{text!r} is not a valid CIDR (such as 10.0.0.0/8)")
-        return None
-
-
-def _port_name_ok(name: str) -> bool:
-    return (
-        len(name) <= _IANA_SVC_NAME_MAX
-        and _IANA_SVC_NAME.fullmatch(name) is not None
-        and "--" not in name
-        and any(c.isalpha() for c in name)
-    )
-
-
 # -- Service ---------------------------------------------------------------------------
 
 
-def _service_port(r: _Reader, value: object, path: str) -> ServicePort | None:
+def _service_port(r: FieldReader, value: object, path: str) -> ServicePort | None:
     m = r.as_mapping(value, path)
     if m is None:
         return None
     name = r.string(m, path, "name") or ""
     if name:
-        _check_label(r, _join(path, "name"), name)
+        check_label(r, join_path(path, "name"), name)
     protocol = r.choice(m, path, "protocol", _PROTOCOLS, "TCP")
     port = r.integer(m, path, "port", PORT_MIN, PORT_MAX, required=True)
     target: int | str = 0
     raw_target = m.get("targetPort")
     if isinstance(raw_target, str):
-        if _port_name_ok(raw_target):
+        if port_name_ok(raw_target):
             target = raw_target
         else:
             r.error(
-                _join(path, "targetPort"),
+                join_path(path, "targetPort"),
                 f"{raw_target!r} is neither a port number nor a port name (IANA_SVC_NAME: "
                 "at most 15 lowercase letters, digits and '-', with at least one letter)",
             )
@@ -638,11 +363,11 @@ def _service_port(r: _Reader, value: object, path: str) -> ServicePort | None:
     return ServicePort(port, protocol, name, target, node_port, app_protocol)
 
 
-def _service(r: _Reader, doc: Mapping[str, object], meta: ObjectMeta) -> Service:
+def _service(r: FieldReader, doc: Mapping[str, object], meta: ObjectMeta) -> Service:
     spec = r.mapping(doc, "", "spec") or {}
     service_type = r.choice(spec, "spec", "type", _SERVICE_TYPES, "ClusterIP")
     cluster_ip = r.string(spec, "spec", "clusterIP") or None
-    if cluster_ip is not None and cluster_ip != "None" and _ip(cluster_ip) is None:
+    if cluster_ip is not None and cluster_ip != "None" and parse_ip(cluster_ip) is None:
         r.error("spec.clusterIP", f"{cluster_ip!r} is neither a valid IP address nor 'None'")
     ports = r.list_of(spec, "spec", "ports", _service_port)
     _check_service_ports(r, service_type, cluster_ip, spec, ports)
@@ -660,7 +385,7 @@ def _service(r: _Reader, doc: Mapping[str, object], meta: ObjectMeta) -> Service
         )
     lb_ip = r.string(spec, "spec", "loadBalancerIP") or None
     if lb_ip is not None:
-        lb_ip = _item_ip(r, lb_ip, "spec.loadBalancerIP")
+        lb_ip = item_ip(r, lb_ip, "spec.loadBalancerIP")
     lb_class = r.string(spec, "spec", "loadBalancerClass")
     if lb_class is not None and service_type != "LoadBalancer":
         r.error("spec.loadBalancerClass", "may only be set when type is LoadBalancer")
@@ -691,14 +416,14 @@ def _service(r: _Reader, doc: Mapping[str, object], meta: ObjectMeta) -> Service
         ports=tuple(port for _, port in ports),
         selector=r.string_map(spec, "spec", "selector"),
         cluster_ip=cluster_ip,
-        external_ips=tuple(ip for _, ip in r.list_of(spec, "spec", "externalIPs", _item_ip)),
+        external_ips=tuple(ip for _, ip in r.list_of(spec, "spec", "externalIPs", item_ip)),
         external_traffic_policy=etp,
         internal_traffic_policy=itp,
         health_check_node_port=hc_port,
         load_balancer_ip=lb_ip,
         load_balancer_class=lb_class,
         load_balancer_source_ranges=tuple(
-            cidr for _, cidr in r.list_of(spec, "spec", "loadBalancerSourceRanges", _item_cidr)
+            cidr for _, cidr in r.list_of(spec, "spec", "loadBalancerSourceRanges", item_cidr)
         ),
         session_affinity=affinity,
         session_affinity_timeout=timeout,
@@ -707,7 +432,7 @@ def _service(r: _Reader, doc: Mapping[str, object], meta: ObjectMeta) -> Service
 
 
 def _check_service_ports(
-    r: _Reader,
+    r: FieldReader,
     service_type: str,
     cluster_ip: str | None,
     spec: Mapping[str, object],
@@ -720,10 +445,12 @@ def _check_service_ports(
     pairs: dict[tuple[int, str], str] = {}
     for path, port in ports:
         if isinstance(raw_ports, list) and len(raw_ports) > 1 and not port.name:
-            r.error(_join(path, "name"), "is required when a Service has more than one port")
+            r.error(join_path(path, "name"), "is required when a Service has more than one port")
         if port.name:
             if port.name in names:
-                r.error(_join(path, "name"), f"duplicate name {port.name!r} ({names[port.name]})")
+                r.error(
+                    join_path(path, "name"), f"duplicate name {port.name!r} ({names[port.name]})"
+                )
             names.setdefault(port.name, path)
         pair = (port.port, port.protocol)
         if pair in pairs:
@@ -731,11 +458,11 @@ def _check_service_ports(
         pairs.setdefault(pair, path)
         if port.node_port is not None and service_type not in ("NodePort", "LoadBalancer"):
             r.error(
-                _join(path, "nodePort"), "may only be set when type is NodePort or LoadBalancer"
+                join_path(path, "nodePort"), "may only be set when type is NodePort or LoadBalancer"
             )
 
 
-def _check_service_annotations(r: _Reader, meta: ObjectMeta) -> None:
+def _check_service_annotations(r: FieldReader, meta: ObjectMeta) -> None:
     choices = {
         seaway_annotations.ALGORITHM: ALGORITHM_NAMES,
         seaway_annotations.HASH_ON: seaway_annotations.HASH_ON_VALUES,
@@ -750,7 +477,7 @@ def _check_service_annotations(r: _Reader, meta: ObjectMeta) -> None:
                 r.error(path, f"must be one of {', '.join(sorted(allowed))}, got {value!r}")
         elif key == seaway_annotations.METALLB_LOAD_BALANCER_IPS:
             for part in value.split(","):
-                if _ip(part.strip()) is None:
+                if parse_ip(part.strip()) is None:
                     r.error(path, f"{part.strip()!r} is not a valid IP address")
         elif key.startswith(seaway_annotations.PREFIX) and key not in seaway_annotations.KNOWN:
             r.note(f"unknown annotation {key} ignored")
@@ -760,18 +487,18 @@ def _check_service_annotations(r: _Reader, meta: ObjectMeta) -> None:
 
 
 def _endpoint(
-    r: _Reader, value: object, path: str, *, address_type: AddressType, namespace: str
+    r: FieldReader, value: object, path: str, *, address_type: AddressType, namespace: str
 ) -> Endpoint | None:
     m = r.as_mapping(value, path)
     if m is None:
         return None
     addresses: list[str] = []
-    for item_path, text in r.list_of(m, path, "addresses", _item_string, required=True):
+    for item_path, text in r.list_of(m, path, "addresses", item_string, required=True):
         if address_type == "FQDN":
-            if _check_subdomain(r, item_path, text):
+            if check_subdomain(r, item_path, text):
                 addresses.append(text)
             continue
-        address = _ip(text)
+        address = parse_ip(text)
         family = "IPv4" if isinstance(address, ipaddress.IPv4Address) else "IPv6"
         if address is None or family != address_type:
             r.error(item_path, f"{text!r} is not a valid {address_type} address (addressType)")
@@ -780,7 +507,7 @@ def _endpoint(
     conditions = EndpointConditions()
     cond = r.mapping(m, path, "conditions")
     if cond is not None:
-        here = _join(path, "conditions")
+        here = join_path(path, "conditions")
         conditions = EndpointConditions(
             ready=r.boolean(cond, here, "ready"),
             serving=r.boolean(cond, here, "serving"),
@@ -789,14 +516,14 @@ def _endpoint(
     zones: list[str] = []
     hints = r.mapping(m, path, "hints")
     if hints is not None:
-        for zone_path, zone in r.list_of(hints, _join(path, "hints"), "forZones", _item_mapping):
+        for zone_path, zone in r.list_of(hints, join_path(path, "hints"), "forZones", item_mapping):
             zone_name = r.string(zone, zone_path, "name", required=True)
             if zone_name is not None:
                 zones.append(zone_name)
     target_ref: str | None = None
     ref = r.mapping(m, path, "targetRef")
     if ref is not None:
-        here = _join(path, "targetRef")
+        here = join_path(path, "targetRef")
         kind = r.string(ref, here, "kind") or "Pod"
         ref_namespace = r.string(ref, here, "namespace") or namespace
         name = r.string(ref, here, "name", required=True)
@@ -813,13 +540,13 @@ def _endpoint(
     )
 
 
-def _endpoint_port(r: _Reader, value: object, path: str) -> EndpointPort | None:
+def _endpoint_port(r: FieldReader, value: object, path: str) -> EndpointPort | None:
     m = r.as_mapping(value, path)
     if m is None:
         return None
     name = r.string(m, path, "name") or ""
     if name:
-        _check_label(r, _join(path, "name"), name)
+        check_label(r, join_path(path, "name"), name)
     protocol = r.choice(m, path, "protocol", _PROTOCOLS, "TCP")
     # Kubernetes allows an absent port ("all ports"); seaway needs a number to connect to.
     port = r.integer(m, path, "port", PORT_MIN, PORT_MAX, required=True)
@@ -829,7 +556,7 @@ def _endpoint_port(r: _Reader, value: object, path: str) -> EndpointPort | None:
     return EndpointPort(port, name, protocol, app_protocol)
 
 
-def _endpoint_slice(r: _Reader, doc: Mapping[str, object], meta: ObjectMeta) -> EndpointSlice:
+def _endpoint_slice(r: FieldReader, doc: Mapping[str, object], meta: ObjectMeta) -> EndpointSlice:
     service_name = meta.labels.get(SERVICE_NAME_LABEL, "")
     if not service_name:
         r.error(
@@ -840,7 +567,7 @@ def _endpoint_slice(r: _Reader, doc: Mapping[str, object], meta: ObjectMeta) -> 
         r.error("addressType", "is required (IPv4, IPv6 or FQDN)")
     address_type = r.choice(doc, "", "addressType", _ADDRESS_TYPES, "IPv4")
 
-    def read_endpoint(reader: _Reader, value: object, path: str) -> Endpoint | None:
+    def read_endpoint(reader: FieldReader, value: object, path: str) -> Endpoint | None:
         return _endpoint(reader, value, path, address_type=address_type, namespace=meta.namespace)
 
     ports = r.list_of(doc, "", "ports", _endpoint_port)
@@ -862,7 +589,7 @@ def _endpoint_slice(r: _Reader, doc: Mapping[str, object], meta: ObjectMeta) -> 
 # -- Node ------------------------------------------------------------------------------
 
 
-def _node_address(r: _Reader, value: object, path: str) -> tuple[str, str] | None:
+def _node_address(r: FieldReader, value: object, path: str) -> tuple[str, str] | None:
     m = r.as_mapping(value, path)
     if m is None:
         return None
@@ -871,19 +598,19 @@ def _node_address(r: _Reader, value: object, path: str) -> tuple[str, str] | Non
     return (kind, address) if kind is not None and address is not None else None
 
 
-def _taint(r: _Reader, value: object, path: str) -> Taint | None:
+def _taint(r: FieldReader, value: object, path: str) -> Taint | None:
     m = r.as_mapping(value, path)
     if m is None:
         return None
     key = r.string(m, path, "key", required=True)
     value_text = r.string(m, path, "value") or ""
     if m.get("effect") is None:
-        r.error(_join(path, "effect"), f"is required ({', '.join(_TAINT_EFFECTS)})")
+        r.error(join_path(path, "effect"), f"is required ({', '.join(_TAINT_EFFECTS)})")
     effect = r.choice(m, path, "effect", _TAINT_EFFECTS, "NoSchedule")
     return Taint(key, value_text, effect) if key is not None else None
 
 
-def _node(r: _Reader, doc: Mapping[str, object], meta: ObjectMeta) -> Node:
+def _node(r: FieldReader, doc: Mapping[str, object], meta: ObjectMeta) -> Node:
     spec = r.mapping(doc, "", "spec") or {}
     status = r.mapping(doc, "", "status") or {}
     return Node(
@@ -897,15 +624,15 @@ def _node(r: _Reader, doc: Mapping[str, object], meta: ObjectMeta) -> Node:
 # -- IPAddressPool ---------------------------------------------------------------------
 
 
-def _pool_address(r: _Reader, value: object, path: str) -> str | None:
-    text = _item_string(r, value, path)
+def _pool_address(r: FieldReader, value: object, path: str) -> str | None:
+    text = item_string(r, value, path)
     if text is None:
         return None
     if "-" not in text:
-        return _item_cidr(r, text, path)
+        return item_cidr(r, text, path)
     # "first-last", as MetalLB writes ranges (spaces around '-' allowed).
     first_text, _, last_text = (part.strip() for part in text.partition("-"))
-    first, last = _ip(first_text), _ip(last_text)
+    first, last = parse_ip(first_text), parse_ip(last_text)
     if first is None or last is None:
         r.error(path, f"{text!r} is not a valid range (first-last, both IP addresses)")
     elif first.version != last.version:
@@ -917,7 +644,7 @@ def _pool_address(r: _Reader, value: object, path: str) -> str | None:
     return None
 
 
-def _pool(r: _Reader, doc: Mapping[str, object], meta: ObjectMeta) -> IPAddressPool:
+def _pool(r: FieldReader, doc: Mapping[str, object], meta: ObjectMeta) -> IPAddressPool:
     spec = r.mapping(doc, "", "spec", required=True)
     if spec is None:
         return IPAddressPool(meta=meta, addresses=())
@@ -983,7 +710,7 @@ def split_host_port(text: str) -> tuple[str, int] | None:
         return None
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-        if not isinstance(_ip(host), ipaddress.IPv6Address):
+        if not isinstance(parse_ip(host), ipaddress.IPv6Address):
             return None
     elif ":" in host:
         return None  # an IPv6 host needs brackets
@@ -991,14 +718,14 @@ def split_host_port(text: str) -> tuple[str, int] | None:
     return (host, port) if port <= PORT_MAX else None
 
 
-def _settings(r: _Reader, doc: Mapping[str, object], meta: ObjectMeta) -> SeawaySettings:
+def _settings(r: FieldReader, doc: Mapping[str, object], meta: ObjectMeta) -> SeawaySettings:
     spec = r.mapping(doc, "", "spec") or {}
     r.reject_unknown(spec, "spec", _SETTINGS_FIELDS)
     d = SeawaySettings()
     loopback_pool = d.loopback_pool
     raw_pool = spec.get("loopbackPool")
     if raw_pool is not None:
-        pool = _item_cidr(r, raw_pool, "spec.loopbackPool")
+        pool = item_cidr(r, raw_pool, "spec.loopbackPool")
         if pool is not None and not ipaddress.ip_network(pool).subnet_of(_LOOPBACK):  # type: ignore[arg-type]
             r.error("spec.loopbackPool", f"{pool} is not inside 127.0.0.0/8")
         loopback_pool = pool or loopback_pool
@@ -1052,7 +779,7 @@ def _settings(r: _Reader, doc: Mapping[str, object], meta: ObjectMeta) -> Seaway
     )
 
 
-_PARSERS: Mapping[str, Callable[[_Reader, Mapping[str, object], ObjectMeta], ParsedObject]] = (
+_PARSERS: Mapping[str, Callable[[FieldReader, Mapping[str, object], ObjectMeta], ParsedObject]] = (
     MappingProxyType(
         {
             "Service": _service,
