@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.conftest import PYTHON, free_port
+from seaway.testing.processes import PYTHON, free_port
 
 
 def test_demo_serves_and_shows_each_backend() -> None:
     out = subprocess.run(
-        [PYTHON, "-m", "seaway", "demo", "--duration", "4", "--traffic", "20",
-         "--admin", f"127.0.0.1:{free_port()}"],
-        capture_output=True, timeout=60, check=False,
+        [
+            PYTHON,
+            "-m",
+            "seaway",
+            "demo",
+            "--duration",
+            "4",
+            "--traffic",
+            "20",
+            "--admin",
+            f"127.0.0.1:{free_port()}",
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
     text = out.stdout.decode()
     assert out.returncode == 0, out.stderr.decode()[-2000:]

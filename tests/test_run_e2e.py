@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
+from seaway.testing.processes import (
     PYTHON,
     Processes,
     free_port,
@@ -34,7 +35,9 @@ def test_connections_spread_over_three_backends_with_curl(
         pytest.skip("curl is not installed (scripts/test.sh installs it)")
     backends = [start_backend(processes, f"pod-{i}") for i in range(3)]
     manifest = tmp_path / "web.yaml"
-    write_manifests(manifest, [seaway_config("127.241.1.0/24"), *service_manifests("web", backends)])
+    write_manifests(
+        manifest, [seaway_config("127.241.1.0/24"), *service_manifests("web", backends)]
+    )
     lb = start_seaway(processes, tmp_path, manifest)
     ip = lb.ingress("default/web")
     assert ip == "127.241.1.1"  # lowest free address of the pool
@@ -42,16 +45,15 @@ def test_connections_spread_over_three_backends_with_curl(
     for _ in range(150):
         out = subprocess.run(
             [CURL, "-sS", "--max-time", "3", f"http://{ip}:8080/hostname"],
-            capture_output=True, check=True, timeout=10,
+            capture_output=True,
+            check=True,
+            timeout=10,
         )
         names[out.stdout.decode().strip()] += 1
     assert set(names) == {"pod-0", "pod-1", "pod-2"}
     # Maglev over 150 distinct 5-tuples: no backend should be starved or dominant.
     assert min(names.values()) >= 25, names
-    totals = {
-        ep["name"]: ep["total"]
-        for ep in lb.state()["services"][0]["ports"][0]["endpoints"]
-    }
+    totals = {ep["name"]: ep["total"] for ep in lb.state()["services"][0]["ports"][0]["endpoints"]}
     assert totals == dict(names)
 
 
@@ -73,7 +75,9 @@ def test_bad_change_keeps_last_good_config_then_good_change_applies(
     assert "still serving the last good" in lb.logs()
     assert http_get(ip, 8080) in {"pod-0", "pod-1"}  # the last good config serves
 
-    write_manifests(manifest, [seaway_config("127.241.2.0/24"), *service_manifests("web", backends, port=8081)])
+    write_manifests(
+        manifest, [seaway_config("127.241.2.0/24"), *service_manifests("web", backends, port=8081)]
+    )
     wait_until(lambda: lb.state()["lastError"] is None, timeout=3)
     assert http_get(ip, 8081) in {"pod-0", "pod-1"}
 
@@ -83,12 +87,16 @@ def test_removed_backend_gets_no_new_connections_within_a_second(
 ) -> None:
     backends = [start_backend(processes, f"pod-{i}") for i in range(3)]
     manifest = tmp_path / "web.yaml"
-    write_manifests(manifest, [seaway_config("127.241.3.0/24"), *service_manifests("web", backends)])
+    write_manifests(
+        manifest, [seaway_config("127.241.3.0/24"), *service_manifests("web", backends)]
+    )
     lb = start_seaway(processes, tmp_path, manifest)
     ip = lb.ingress("default/web")
     assert {http_get(ip, 8080) for _ in range(60)} == {"pod-0", "pod-1", "pod-2"}
 
-    write_manifests(manifest, [seaway_config("127.241.3.0/24"), *service_manifests("web", backends[:2])])
+    write_manifests(
+        manifest, [seaway_config("127.241.3.0/24"), *service_manifests("web", backends[:2])]
+    )
     changed = time.monotonic()
     wait_until(lambda: len(lb.state()["services"][0]["ports"][0]["endpoints"]) == 2, timeout=1.0)
     assert time.monotonic() - changed < 1.0
@@ -100,7 +108,9 @@ def test_tcp_connection_survives_50_configuration_changes(
 ) -> None:
     backends = [start_backend(processes, f"pod-{i}") for i in range(3)]
     manifest = tmp_path / "web.yaml"
-    write_manifests(manifest, [seaway_config("127.241.4.0/24"), *service_manifests("web", backends)])
+    write_manifests(
+        manifest, [seaway_config("127.241.4.0/24"), *service_manifests("web", backends)]
+    )
     lb = start_seaway(processes, tmp_path, manifest)
     ip = lb.ingress("default/web")
     conn = socket.create_connection((ip, 8080), timeout=3)
@@ -147,28 +157,33 @@ def test_address_is_kept_across_restarts_and_unrelated_changes(
     processes: Processes, tmp_path: Path
 ) -> None:
     backends = [start_backend(processes, "pod-0")]
-    first = tmp_path / "a.yaml"
-    second = tmp_path / "b.yaml"
+    services = tmp_path / "services"
+    services.mkdir()
+    first = services / "a.yaml"
+    second = services / "b.yaml"
     config = tmp_path / "config.yaml"
     write_manifests(config, [seaway_config("127.241.6.0/24")])
     write_manifests(first, service_manifests("alpha", backends))
     state_file = tmp_path / "addresses.json"
-    lb = start_seaway(processes, tmp_path, config, first, state_file=state_file)
+    lb = start_seaway(processes, tmp_path, config, services, state_file=state_file)
     assert lb.ingress("default/alpha") == "127.241.6.1"
     write_manifests(second, service_manifests("beta", backends))
-    lb2_paths = (config, first, second)
+    wait_until(lambda: len(lb.state()["services"]) == 2, timeout=3)
+    assert lb.ingress("default/beta") == "127.241.6.2"
+
     processes.stop_all()
     processes.procs.clear()
-    backends = [start_backend(processes, "pod-0")]
-    lb = start_seaway(processes, tmp_path, *lb2_paths, state_file=state_file)
+    start_backend(processes, "pod-0")
+    lb = start_seaway(processes, tmp_path, config, services, state_file=state_file)
     assert lb.ingress("default/alpha") == "127.241.6.1"
     assert lb.ingress("default/beta") == "127.241.6.2"
     # Removing alpha must not move beta to the now-free lower address, even after a restart.
     first.unlink()
     wait_until(lambda: len(lb.state()["services"]) == 1, timeout=3)
+    assert lb.ingress("default/beta") == "127.241.6.2"
     processes.stop_all()
     processes.procs.clear()
-    lb = start_seaway(processes, tmp_path, config, second, state_file=state_file)
+    lb = start_seaway(processes, tmp_path, config, services, state_file=state_file)
     assert lb.ingress("default/beta") == "127.241.6.2"
 
 
@@ -179,9 +194,21 @@ def test_invalid_manifest_at_start_exits_1_and_names_the_field(tmp_path: Path) -
         "metadata: {name: web-1}\naddressType: IPv4\nendpoints: []\nports: []\n"
     )
     out = subprocess.run(
-        [PYTHON, "-m", "seaway", "run", "-f", str(manifest), "--admin", f"127.0.0.1:{free_port()}",
-         "--state-file", str(tmp_path / "s.json")],
-        capture_output=True, timeout=20, check=False,
+        [
+            PYTHON,
+            "-m",
+            "seaway",
+            "run",
+            "-f",
+            str(manifest),
+            "--admin",
+            f"127.0.0.1:{free_port()}",
+            "--state-file",
+            str(tmp_path / "s.json"),
+        ],
+        capture_output=True,
+        timeout=20,
+        check=False,
     )
     assert out.returncode == 1
     assert "kubernetes.io/service-name" in out.stderr.decode()
@@ -193,14 +220,20 @@ def test_validate_exit_codes(tmp_path: Path) -> None:
     write_manifests(good, service_manifests("web", []))
     ok = subprocess.run(
         [PYTHON, "-m", "seaway", "validate", "-f", str(good)],
-        capture_output=True, timeout=20, check=False,
+        capture_output=True,
+        timeout=20,
+        check=False,
     )
     assert ok.returncode == 0, ok.stdout
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {ports: [{port: 0}]}\n")
+    bad.write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {ports: [{port: 0}]}\n"
+    )
     no = subprocess.run(
         [PYTHON, "-m", "seaway", "validate", "-f", str(bad)],
-        capture_output=True, timeout=20, check=False,
+        capture_output=True,
+        timeout=20,
+        check=False,
     )
     assert no.returncode == 1
     assert "spec.ports[0].port" in no.stdout.decode()
@@ -211,19 +244,23 @@ def test_status_prints_tables_and_kubernetes_shaped_json(
 ) -> None:
     backends = [start_backend(processes, f"pod-{i}") for i in range(2)]
     manifest = tmp_path / "web.yaml"
-    write_manifests(manifest, [seaway_config("127.241.7.0/24"), *service_manifests("web", backends)])
+    write_manifests(
+        manifest, [seaway_config("127.241.7.0/24"), *service_manifests("web", backends)]
+    )
     lb = start_seaway(processes, tmp_path, manifest)
     table = subprocess.run(
         [PYTHON, "-m", "seaway", "status", "--admin", lb.admin],
-        capture_output=True, timeout=20, check=True,
+        capture_output=True,
+        timeout=20,
+        check=True,
     ).stdout.decode()
     assert "127.241.7.1" in table and "pod-0" in table and "pod-1" in table
     raw = subprocess.run(
         [PYTHON, "-m", "seaway", "status", "--admin", lb.admin, "-o", "json"],
-        capture_output=True, timeout=20, check=True,
+        capture_output=True,
+        timeout=20,
+        check=True,
     ).stdout.decode()
-    import json
-
     state = json.loads(raw)
     assert state["services"][0]["status"] == {"loadBalancer": {"ingress": [{"ip": "127.241.7.1"}]}}
 
@@ -231,7 +268,9 @@ def test_status_prints_tables_and_kubernetes_shaped_json(
 def test_status_without_a_running_seaway_says_so() -> None:
     out = subprocess.run(
         [PYTHON, "-m", "seaway", "status", "--admin", f"127.0.0.1:{free_port()}"],
-        capture_output=True, timeout=20, check=False,
+        capture_output=True,
+        timeout=20,
+        check=False,
     )
     assert out.returncode == 1
     assert "seaway run" in out.stderr.decode()

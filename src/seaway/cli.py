@@ -149,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="serve Services from manifest files")
     run.add_argument("-f", "--file", action="append", required=True, help="file or directory")
-    run.add_argument("--admin", help="admin API address (default from SeawayConfig: 127.0.0.1:9980)")
+    run.add_argument(
+        "--admin", help="admin API address (default from SeawayConfig: 127.0.0.1:9980)"
+    )
     run.add_argument("--state-file", help="where assigned addresses are remembered")
     run.set_defaults(func=cmd_run)
 

@@ -81,9 +81,7 @@ async def run_demo(*, duration: float, traffic: float, admin: str) -> int:
         print(f"error: the demo manifest is invalid: {exc}", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="seaway-demo-") as tmp:
-        app = Seaway(
-            [str(manifest)], admin_address=admin, state_file=Path(tmp) / "addresses.json"
-        )
+        app = Seaway([str(manifest)], admin_address=admin, state_file=Path(tmp) / "addresses.json")
         async with asyncio.TaskGroup() as tasks:
             backends = [
                 tasks.create_task(serve_backend(listen, name), name=f"backend {name}")
@@ -107,7 +105,8 @@ async def run_demo(*, duration: float, traffic: float, admin: str) -> int:
                 url = f"http://{join_host_port(listener.address, listener.port)}/hostname"
                 print(f"seaway is serving demo/web at {url}")
                 print(f"  try:    curl {url}")
-                print(f"  status: seaway status --admin {app.admin.bound_address if app.admin else admin}")
+                bound = app.admin.bound_address if app.admin else admin
+                print(f"  status: seaway status --admin {bound}")
                 if traffic > 0:
                     background.append(
                         tasks.create_task(_traffic(listener.address, listener.port, traffic))

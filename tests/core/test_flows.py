@@ -10,7 +10,9 @@ from seaway.core.flows import FlowTable
 
 def test_get_refreshes_and_idle_flow_expires_exactly_at_timeout() -> None:
     evicted: list[tuple[str, int]] = []
-    table: FlowTable[str, int] = FlowTable(10, idle_timeout=30.0, on_evict=lambda k, v: evicted.append((k, v)))
+    table: FlowTable[str, int] = FlowTable(
+        10, idle_timeout=30.0, on_evict=lambda k, v: evicted.append((k, v))
+    )
     table.put("a", 1, now=0.0)
     assert table.get("a", now=29.9) == 1  # refreshed at 29.9
     assert table.get("a", now=59.8) == 1  # 29.9 s idle: still there
@@ -21,7 +23,9 @@ def test_get_refreshes_and_idle_flow_expires_exactly_at_timeout() -> None:
 
 def test_full_table_evicts_least_recently_used() -> None:
     evicted: list[str] = []
-    table: FlowTable[str, int] = FlowTable(2, idle_timeout=100.0, on_evict=lambda k, v: evicted.append(k))
+    table: FlowTable[str, int] = FlowTable(
+        2, idle_timeout=100.0, on_evict=lambda k, v: evicted.append(k)
+    )
     table.put("a", 1, now=0.0)
     table.put("b", 2, now=1.0)
     table.get("a", now=2.0)  # "b" is now least recently used
@@ -32,7 +36,9 @@ def test_full_table_evicts_least_recently_used() -> None:
 
 def test_expire_removes_only_idle_flows_and_pop_does_not_call_back() -> None:
     evicted: list[str] = []
-    table: FlowTable[str, int] = FlowTable(10, idle_timeout=10.0, on_evict=lambda k, v: evicted.append(k))
+    table: FlowTable[str, int] = FlowTable(
+        10, idle_timeout=10.0, on_evict=lambda k, v: evicted.append(k)
+    )
     table.put("old", 1, now=0.0)
     table.put("new", 2, now=5.0)
     table.put("gone", 3, now=5.0)
