@@ -8,6 +8,29 @@ from typing import ClassVar
 
 from seaway.core.config import Backend
 
+# What an algorithm needs from its caller, declared in ``Balancer.needs`` so that the
+# proxy knows what to compute and report, and the docs can tell users.
+#
+# ``pick``'s ``flow_hash`` is the flow's hash: ``flow_hash`` of the 5-tuple, or
+# ``source_hash`` of the client address when the Service asks for ``hash-on: source-ip``.
+FLOW_HASH = "flow_hash"
+# ``pick``'s ``flow_hash`` is ``source_hash(client address)``, whatever ``hash-on`` says.
+SOURCE_HASH = "source_hash"
+# ``pick``'s ``flow_hash`` is ``destination_hash(destination address)`` (the VIP).
+DESTINATION_HASH = "destination_hash"
+# ``started``/``ended`` are called for every connection or request.
+CONNECTION_COUNTS = "connection_counts"
+# ``observe`` is called with each measured latency.
+LATENCY = "latency"
+# ``pick`` receives ``now`` (a monotonic time in seconds).
+CLOCK = "clock"
+# The balancer draws from the injected ``random.Random``.
+RANDOM = "random"
+
+NEEDS: frozenset[str] = frozenset(
+    {FLOW_HASH, SOURCE_HASH, DESTINATION_HASH, CONNECTION_COUNTS, LATENCY, CLOCK, RANDOM}
+)
+
 
 class Balancer(ABC):
     """Chooses a backend from a weighted backend set.
@@ -16,20 +39,36 @@ class Balancer(ABC):
     Algorithms learn about health only through the set they are given. ``pick``
     receives the flow's hash (see ``seaway.core.hashing``); algorithms that do not
     hash ignore it. ``avoid`` holds backends that already failed for this flow
-    (a retry must go elsewhere when anything else exists).
+    (a retry must go elsewhere when anything else exists). ``now`` is the caller's
+    monotonic clock in seconds, for algorithms whose choice depends on time (slow
+    start, latency decay); the others ignore it. Balancers never read a clock.
+
+    The owner (the proxy) calls, for every connection or request: ``pick`` (with
+    ``now``), then ``started(backend)`` once it is committed to that backend,
+    ``observe(backend, latency, now)`` when it has measured a latency, and
+    ``ended(backend)`` exactly once when the work is over. ``needs`` says which of
+    these inputs the algorithm actually uses.
     """
 
     name: ClassVar[str]
     # True for algorithms whose choice depends only on the flow hash and the set,
     # so that every seaway instance makes the same choice.
     consistent: ClassVar[bool] = False
+    # The inputs this algorithm uses (a subset of ``NEEDS``).
+    needs: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def update(self, backends: Sequence[Backend]) -> None:
         """Replace the backend set."""
 
     @abstractmethod
-    def pick(self, flow_hash: int, avoid: Set[Backend] = frozenset()) -> Backend | None:
+    def pick(
+        self,
+        flow_hash: int,
+        avoid: Set[Backend] = frozenset(),
+        *,
+        now: float | None = None,
+    ) -> Backend | None:
         """The backend for a new flow, or None when the set is empty."""
 
     def started(self, backend: Backend) -> None:
@@ -37,3 +76,10 @@ class Balancer(ABC):
 
     def ended(self, backend: Backend) -> None:
         """A connection or request to ``backend`` ended (for load-aware algorithms)."""
+
+    def observe(self, backend: Backend, latency_seconds: float, now: float) -> None:
+        """A latency was measured on ``backend`` at ``now`` (for latency-aware algorithms).
+
+        For L4 the proxy reports the time to connect to the backend; for L7 the time
+        from sending a request to receiving the response headers.
+        """

@@ -36,7 +36,7 @@ from typing import ClassVar
 
 import xxhash
 
-from seaway.core.balancers.base import Balancer
+from seaway.core.balancers.base import FLOW_HASH, Balancer
 from seaway.core.config import Backend
 
 # Section 5.3 of the Maglev paper recommends 65537; it is also Envoy's default.
@@ -176,6 +176,7 @@ class MaglevBalancer(Balancer):
 
     name: ClassVar[str] = "maglev"
     consistent: ClassVar[bool] = True
+    needs: ClassVar[frozenset[str]] = frozenset({FLOW_HASH})
 
     def __init__(
         self, backends: Sequence[Backend], *, table_size: int = DEFAULT_TABLE_SIZE
@@ -209,7 +210,13 @@ class MaglevBalancer(Balancer):
         """The backends in table order (sorted by key)."""
         return tuple(self._hosts)
 
-    def pick(self, flow_hash: int, avoid: Set[Backend] = frozenset()) -> Backend | None:
+    def pick(
+        self,
+        flow_hash: int,
+        avoid: Set[Backend] = frozenset(),
+        *,
+        now: float | None = None,
+    ) -> Backend | None:
         table = self._table
         if not table:
             return None

@@ -8,7 +8,7 @@ from collections.abc import Sequence, Set
 from itertools import accumulate
 from typing import ClassVar
 
-from seaway.core.balancers.base import Balancer
+from seaway.core.balancers.base import RANDOM, Balancer
 from seaway.core.config import Backend
 
 
@@ -19,6 +19,7 @@ class RandomBalancer(Balancer):
     """
 
     name: ClassVar[str] = "random"
+    needs: ClassVar[frozenset[str]] = frozenset({RANDOM})
 
     def __init__(self, backends: Sequence[Backend], *, rng: random.Random) -> None:
         self._rng = rng
@@ -30,7 +31,13 @@ class RandomBalancer(Balancer):
         self._backends = tuple(b for b in backends if b.weight > 0)
         self._cumulative = list(accumulate(b.weight for b in self._backends))
 
-    def pick(self, flow_hash: int, avoid: Set[Backend] = frozenset()) -> Backend | None:
+    def pick(
+        self,
+        flow_hash: int,
+        avoid: Set[Backend] = frozenset(),
+        *,
+        now: float | None = None,
+    ) -> Backend | None:
         if not self._backends:
             return None
         if avoid:
