@@ -21,3 +21,8 @@ def flow_hash(protocol: str, src_ip: str, src_port: int, dst_ip: str, dst_port: 
 def source_hash(src_ip: str) -> int:
     """Hash of the client address alone (for ``hash-on: source-ip``)."""
     return int(xxhash.xxh64_intdigest(src_ip.encode(), FLOW_HASH_SEED))
+
+
+def destination_hash(destination_address: str) -> int:
+    """Hash of the address a client connected to (the VIP), for IPVS-style ``dh``."""
+    return int(xxhash.xxh64_intdigest(destination_address.encode(), FLOW_HASH_SEED))

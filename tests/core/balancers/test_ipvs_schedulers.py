@@ -6,7 +6,6 @@ from collections import Counter
 
 from seaway.core.balancers.destination_hashing import (
     DestinationHashingBalancer,
-    destination_hash,
 )
 from seaway.core.balancers.ipvs_hash_table import TABLE_SIZE, fallback_buckets
 from seaway.core.balancers.least_connection import LeastConnectionBalancer
@@ -15,7 +14,7 @@ from seaway.core.balancers.shortest_expected_delay import ShortestExpectedDelayB
 from seaway.core.balancers.source_hashing import SourceHashingBalancer
 from seaway.core.balancers.weighted_least_connection import WeightedLeastConnectionBalancer
 from seaway.core.config import Backend
-from seaway.core.hashing import source_hash
+from seaway.core.hashing import destination_hash, source_hash
 
 
 def backends(*weights: int) -> list[Backend]:

@@ -19,16 +19,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import xxhash
-
 from seaway.core.balancers.base import DESTINATION_HASH
 from seaway.core.balancers.source_hashing import SourceHashingBalancer
-from seaway.core.hashing import FLOW_HASH_SEED
-
-
-def destination_hash(destination_address: str) -> int:
-    """Hash of the address a client connected to (the VIP), for ``dh``."""
-    return int(xxhash.xxh64_intdigest(destination_address.encode(), FLOW_HASH_SEED))
 
 
 class DestinationHashingBalancer(SourceHashingBalancer):
