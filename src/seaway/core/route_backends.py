@@ -1,0 +1,55 @@
+"""Resolving a route's Service reference to a backend set of the HTTP data plane (pure)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from seaway.core.balancers.registry import ALGORITHM_NAMES
+from seaway.core.config import BackendSet
+from seaway.model.annotations import ALGORITHM
+from seaway.model.cluster import ClusterState
+
+
+@dataclasses.dataclass(slots=True)
+class BackendResolver:
+    """Finds the backend set of a Service port and collects the HTTP variants used.
+
+    The HTTP variant of a backend set is the same set balanced per request with the
+    Service's ``seaway.io/algorithm`` annotation, or ``settings.http.algorithm``
+    (round-robin by default) when it has none: a per-connection hash would send every
+    request of a keep-alive connection to one pod.
+    """
+
+    state: ClusterState
+    backend_sets: Mapping[str, BackendSet]
+    used: dict[str, BackendSet] = dataclasses.field(default_factory=dict)
+
+    def resolve(
+        self, namespace: str, name: str, number: int | None, port_name: str | None
+    ) -> tuple[str, str]:
+        """``(backend set key, "")``, or ``("", why)`` when the reference does not resolve."""
+        service = self.state.services.get(f"{namespace}/{name}")
+        if service is None:
+            return "", f"Service {namespace}/{name} not found"
+        if service.type == "ExternalName":
+            return "", f"Service {namespace}/{name} is an ExternalName Service"
+        for port in service.ports:
+            if port.protocol != "TCP":
+                continue
+            if (number is not None and port.port == number) or (
+                port_name is not None and port.name == port_name
+            ):
+                # Keyed as seaway.core.plan keys backend sets: ns/name:port/TCP.
+                key = f"{service.key}:{port.port}/TCP"
+                spec = self.backend_sets.get(key)
+                if spec is None:
+                    return "", f"Service {namespace}/{name} port {port.port} has no backend set"
+                if key not in self.used:
+                    algorithm = service.meta.annotations.get(ALGORITHM)
+                    if algorithm not in ALGORITHM_NAMES:
+                        algorithm = self.state.settings.http.algorithm
+                    self.used[key] = dataclasses.replace(spec, algorithm=algorithm)
+                return key, ""
+        wanted = f"port {number}" if number is not None else f"port named {port_name!r}"
+        return "", f"Service {namespace}/{name} has no TCP {wanted}"

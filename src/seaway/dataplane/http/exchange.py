@@ -1,0 +1,618 @@
+"""One request and its response, forwarded between a client connection and a backend.
+
+An ``Exchange`` is created when a request head has been parsed. Its body chunks are
+held (bounded by the client connection) until it becomes the connection's active
+exchange and has a backend connection; from then on they are written straight
+through, and so is the response. Only the active exchange forwards, so responses go
+back in request order (RFC 9112 section 9.3.2).
+
+Owned by its ``ClientConnection``; its one task (``run``) routes, picks a backend per
+request through the backend set's balancer, takes a pooled connection, and waits for
+the response to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+from seaway.core.config import Backend
+from seaway.core.routes import (
+    RouteAction,
+    RouteMatchResult,
+    normalize_host,
+    redirect_location,
+    replace_path,
+)
+from seaway.dataplane.base import BackendCounters
+from seaway.dataplane.http import headers as hdr
+from seaway.dataplane.http.upstream import PoolExhausted, UpstreamConnection
+from seaway.dataplane.proxy.live_set import LiveBackendSet
+
+if TYPE_CHECKING:
+    from seaway.dataplane.http.downstream import ClientConnection
+
+log = logging.getLogger(__name__)
+
+BodyKind = Literal["none", "length", "chunked"]
+
+# RFC 9110 section 9.2.2.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# Statuses without content (RFC 9110 sections 15.3.5 and 15.4.5).
+NO_CONTENT = frozenset({204, 304})
+_LAST_CHUNK = b"0\r\n\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """A parsed request head, as the client sent it."""
+
+    method: str
+    target: str
+    version: str  # "1.0" or "1.1"
+    headers: list[tuple[str, str]]
+    keep_alive: bool
+    body: BodyKind
+    content_length: int
+    expect_continue: bool
+    upgrade: str | None  # the Upgrade field of an upgrade request
+
+
+class Exchange:
+    """The forwarding of one request (see the module docstring)."""
+
+    def __init__(self, client: ClientConnection, head: RequestHead) -> None:
+        self.client = client
+        self.head = head
+        self.runtime = client.runtime
+        # Request body held until it can be written to a backend.
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self.body_done = head.body == "none"
+        self.body_sent = False
+        # The backend side.
+        self.upstream: UpstreamConnection | None = None
+        self.backend: Backend | None = None
+        self.live: LiveBackendSet | None = None
+        self.backend_counters: BackendCounters | None = None
+        self.action: RouteAction | None = None
+        self.match: RouteMatchResult | None = None
+        self.reused = False
+        self.sending = False
+        self.sent_at = 0.0
+        self.started_at = 0.0
+        # The response side.
+        self.status = 0
+        self.response_started = False
+        self.response_complete = False
+        self.chunked_out = False
+        self.close_delimited_out = False
+        self.close_after = not head.keep_alive
+        self.upstream_close_delimited = False
+        self.tunnel = False
+        self.tunnel_input: list[bytes] = []
+        self.finished: asyncio.Future[str] = self.runtime.loop.create_future()
+        self.task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._upstream_paused = False
+
+    # -- from the client connection ---------------------------------------------------
+
+    def body_chunk(self, data: bytes) -> None:
+        if self.sending and self.upstream is not None:
+            self._send_chunk(data)
+            return
+        self.chunks.append(data)
+        self.buffered += len(data)
+        self.client.buffered_changed(len(data))
+
+    def body_complete(self) -> None:
+        self.body_done = True
+        if self.sending and self.upstream is not None:
+            self._finish_body()
+
+    def tunnel_from_client(self, data: bytes) -> None:
+        """Bytes after an upgrade request's head: for the tunnel, once it is up."""
+        if self.tunnel and self.upstream is not None:
+            self.upstream.write(data)
+        else:
+            self.tunnel_input.append(data)
+            self.client.buffered_changed(len(data))
+
+    def client_write_blocked(self, blocked: bool) -> None:
+        upstream = self.upstream
+        if upstream is None:
+            return
+        if blocked:
+            upstream.pause_reading()
+        else:
+            upstream.resume_reading()
+
+    def client_lost(self) -> None:
+        """The client went away: drop the backend connection, end the task."""
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.abort()
+        self._finish("client-lost")
+
+    def abort_request(self, status: int, message: str) -> None:
+        """The rest of the request cannot be read (malformed, too slow)."""
+        self.close_after = True
+        if not self.response_started:
+            upstream, self.upstream = self.upstream, None
+            if upstream is not None:
+                upstream.abort()
+            self.local_response(status, message)
+        else:
+            self.client.abort()
+        self._finish("aborted")
+
+    # -- the task -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self.task = self.runtime.loop.create_task(self.run())
+        self.runtime.tasks.add(self.task)
+        self.task.add_done_callback(self.runtime.tasks.discard)
+
+    async def run(self) -> None:
+        try:
+            await self._forward()
+        except asyncio.CancelledError:
+            self._release(False)
+            raise
+        except Exception:
+            log.exception("forwarding %s %s failed", self.head.method, self.head.target)
+            if not self.response_started:
+                self.local_response(502, "the request could not be forwarded")
+            else:
+                self.client.abort()
+            self._release(False)
+        self.client.exchange_done(self)
+
+    async def _forward(self) -> None:
+        head = self.head
+        listener = self.client.server.spec
+        path, query, target_host = _split_target(head.target)
+        host_field = target_host or _field(head.headers, "host") or ""
+        host = normalize_host(host_field)
+        match = listener.routes.match(host, path, head.method, head.headers, query)
+        if match is None:
+            self.local_response(404, f"no route for host {host or '-'} and path {path}")
+            return
+        self.match = match
+        action = self.action = match.action
+        if action.redirect is not None:
+            port = _port_of(host_field) or listener.port
+            location = redirect_location(
+                action.redirect, scheme="http", host=host, port=port, path=path, query=query,
+                match=match.match,
+            )
+            self.local_response(action.redirect.status, "", (("Location", location),))
+            return
+        choice = self.runtime.pick_route_backend(action)
+        if choice is None:
+            self.local_response(action.status, f"{action.route} has no backend")
+            return
+        if not choice.backend_set:
+            self.local_response(choice.status, choice.reason or "backend not found")
+            return
+        live = self.runtime.sets.get(choice.backend_set)
+        if live is None:
+            self.local_response(503, f"no backend set {choice.backend_set}")
+            return
+        self.live = live
+
+        settings = self.runtime.settings
+        client_ip = self.client.peer[0]
+        avoid: set[Backend] = set()
+        attempts = max(1, settings.connect_attempts)
+        stale_retry = True
+        while True:
+            now = self.runtime.loop.time()
+            backend = live.choose(
+                client_ip, self.runtime.next_sequence(), listener.address, listener.port,
+                now=now, avoid=avoid,
+            )
+            if backend is None and avoid:
+                self.local_response(502, f"cannot connect to any backend of {live.spec.key}")
+                return
+            if backend is None:
+                why = live.spec.empty_reason or "no usable endpoint"
+                self.local_response(503, f"no backend available for {live.spec.key}: {why}")
+                return
+            counters = self.runtime.backend_counters(live.spec.key, backend.key)
+            assert self.runtime.pool is not None
+            try:
+                upstream, reused = await self.runtime.pool.acquire(backend)
+            except PoolExhausted:
+                busy = f"every connection to a backend of {live.spec.key} is busy"
+                self.local_response(503, busy)
+                return
+            except (OSError, TimeoutError) as exc:
+                counters.failed += 1
+                avoid.add(backend)
+                attempts -= 1
+                # Nothing reached the backend; only idempotent requests are retried.
+                if attempts > 0 and head.method in IDEMPOTENT:
+                    continue
+                if isinstance(exc, TimeoutError):
+                    why = f"connecting to a backend of {live.spec.key} timed out"
+                    self.local_response(504, why)
+                else:
+                    why = f"cannot connect to a backend of {live.spec.key}"
+                    self.local_response(502, why)
+                return
+            if self.finished.done():  # the client left while we connected
+                self.runtime.pool.release(upstream)
+                return
+            self._attach(upstream, backend, counters, reused, now)
+            outcome = await self.finished
+            if outcome == "retry" and stale_retry:
+                # A reused connection closed before any response: the backend may have
+                # timed it out as we sent. Safe to resend only an idempotent request
+                # without a body (RFC 9112 section 9.3.1.1).
+                stale_retry = False
+                self.finished = self.runtime.loop.create_future()
+                continue
+            if outcome == "retry":
+                self.local_response(502, "the backend closed the connection without a response")
+            return
+
+    def _attach(
+        self,
+        upstream: UpstreamConnection,
+        backend: Backend,
+        counters: BackendCounters,
+        reused: bool,
+        now: float,
+    ) -> None:
+        head = self.head
+        assert self.live is not None and self.action is not None and self.match is not None
+        self.live.remember(self.client.peer[0], backend, now)
+        self.live.balancer.started(backend)
+        self.backend, self.backend_counters, self.reused = backend, counters, reused
+        counters.active += 1
+        counters.total += 1
+        counters.request_started()
+        self.started_at = now
+        self.upstream = upstream
+        upstream.start(self, head_only=head.method == "HEAD")
+        if self.client.write_blocked:
+            upstream.pause_reading()
+        path, query, target_host = _split_target(head.target)
+        host = target_host or _field(head.headers, "host") or ""
+        request_headers = list(head.headers)
+        rewrite = self.action.rewrite
+        if rewrite is not None:
+            if rewrite.hostname:
+                host = rewrite.hostname
+            if rewrite.path is not None:
+                path = replace_path(path, rewrite.path, self.match.match)
+        fields = hdr.request_headers(
+            request_headers,
+            client_ip=self.client.peer[0],
+            trusted=hdr.is_trusted(self.client.peer[0], self.runtime.trusted),
+            host=host,
+            upgrade=head.upgrade,
+        )
+        if self.action.request_headers is not None:
+            fields = self.action.request_headers.apply(fields)
+        if head.body == "length":
+            fields.append(("Content-Length", str(head.content_length)))
+        elif head.body == "chunked":
+            fields.append(("Transfer-Encoding", "chunked"))
+        target = f"{path}?{query}" if query else path
+        parts = [hdr.encode_head(f"{head.method} {target} HTTP/1.1", fields)]
+        for chunk in self.chunks:
+            parts.extend(self._frame(chunk))
+        released = self.buffered
+        self.chunks.clear()
+        self.buffered = 0
+        if released:
+            self.client.buffered_changed(-released)
+        if self.body_done and head.body == "chunked":
+            parts.append(_LAST_CHUNK)
+        counters.bytes_to_backend += sum(len(p) for p in parts)
+        upstream.writelines(parts)
+        self.sending = True
+        if head.expect_continue and not self.body_done:
+            # RFC 9110 section 10.1.1: the client may now send the body; the backend
+            # never sees Expect, it gets the body right away.
+            self.client.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.body_done:
+            self._request_sent()
+
+    def _frame(self, data: bytes) -> list[bytes]:
+        if self.head.body == "chunked":
+            return [b"%x\r\n" % len(data), data, b"\r\n"]
+        return [data]
+
+    def _send_chunk(self, data: bytes) -> None:
+        assert self.upstream is not None
+        if self.backend_counters is not None:
+            self.backend_counters.bytes_to_backend += len(data)
+        if self.head.body == "chunked":
+            self.upstream.writelines(self._frame(data))
+        else:
+            self.upstream.write(data)
+
+    def _finish_body(self) -> None:
+        if self.head.body == "chunked" and self.upstream is not None:
+            self.upstream.write(_LAST_CHUNK)
+        self._request_sent()
+
+    def _request_sent(self) -> None:
+        self.body_sent = True
+        self.sent_at = self.runtime.loop.time()
+        if not self.response_started and not self.tunnel:
+            self._set_timer(
+                self.runtime.settings.http.upstream_timeout_seconds, self._upstream_timeout
+            )
+
+    def _upstream_timeout(self) -> None:
+        self._timer = None
+        if self.response_started or self.finished.done():
+            return
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.abort()
+        self.local_response(504, "the backend did not answer in time")
+        self._finish("timeout")
+
+    # -- from the upstream connection -------------------------------------------------
+
+    def response_head(self, status: int, fields: list[tuple[str, str]], version: str) -> None:
+        self._cancel_timer()
+        if self.finished.done():
+            return
+        if self.backend is not None and self.live is not None:
+            now = self.runtime.loop.time()
+            self.live.balancer.observe(self.backend, now - self.sent_at, now)
+        head = self.head
+        out = hdr.response_headers(fields)
+        if self.action is not None and self.action.response_headers is not None:
+            out = self.action.response_headers.apply(out)
+        lower = {name.lower() for name, _ in fields}
+        if status == 101 and head.upgrade is not None:
+            upgrade = _field(fields, "upgrade") or head.upgrade
+            out += [("Connection", "upgrade"), ("Upgrade", upgrade)]
+        elif head.method == "HEAD" or status in NO_CONTENT:
+            if "content-length" in lower and head.method == "HEAD":
+                out.append(("Content-Length", _field(fields, "content-length") or "0"))
+        elif "content-length" in lower and "transfer-encoding" not in lower:
+            out.append(("Content-Length", _field(fields, "content-length") or "0"))
+        else:
+            self.upstream_close_delimited = "transfer-encoding" not in lower
+            if head.version == "1.1":
+                self.chunked_out = True
+                out.append(("Transfer-Encoding", "chunked"))
+            else:
+                self.close_delimited_out = True
+                self.close_after = True
+        if head.upgrade is not None and status != 101:
+            # The client may already be sending the other protocol: this connection
+            # cannot carry another request.
+            self.close_after = True
+        if self.close_after or self.client.closing_after_current():
+            self.close_after = True
+            if status != 101:
+                out.append(("Connection", "close"))
+        elif head.version == "1.0":
+            out.append(("Connection", "keep-alive"))
+        reason = _reason(status)
+        self.status = status
+        self.response_started = True
+        self.client.write(hdr.encode_head(f"HTTP/1.1 {status} {reason}", out))
+
+    def response_body(self, data: bytes) -> None:
+        if self.finished.done():
+            return
+        if self.backend_counters is not None:
+            self.backend_counters.bytes_from_backend += len(data)
+        if self.chunked_out:
+            if data:
+                self.client.writelines([b"%x\r\n" % len(data), data, b"\r\n"])
+        else:
+            self.client.write(data)
+        self.client.rearm_idle_timer()
+
+    def response_done(self) -> None:
+        if self.finished.done() or (self.status == 101 and self.head.upgrade is not None):
+            return  # a 101 ends in upstream_upgraded, not here
+        if self.chunked_out:
+            self.client.write(_LAST_CHUNK)
+        self.response_complete = True
+        if not self.body_done:
+            # The backend answered before the whole body arrived (an early 413, say):
+            # the rest of the body would be read as a request; close after this.
+            self.close_after = True
+        upstream = self.upstream
+        if upstream is not None and not self.body_sent:
+            upstream.reusable = False
+        self._finish("ok")
+
+    def upstream_upgraded(self, rest: bytes) -> None:
+        """The backend switched protocols (101): splice both connections from now on."""
+        if self.finished.done() or self.upstream is None:
+            return
+        self.tunnel = True
+        self.upstream.tunnel = True
+        self.upstream.reusable = False
+        if rest:
+            self.client.write(rest)
+        for data in self.tunnel_input:
+            self.upstream.write(data)
+        released = sum(len(d) for d in self.tunnel_input)
+        self.tunnel_input.clear()
+        if released:
+            self.client.buffered_changed(-released)
+        self.client.start_tunnel(self)
+
+    def tunnel_from_upstream(self, data: bytes) -> None:
+        self.client.write(data)
+        self.client.rearm_idle_timer()
+
+    def tunnel_upstream_eof(self) -> None:
+        self.client.write_eof()
+
+    def tunnel_client_eof(self) -> None:
+        if self.upstream is not None:
+            self.upstream.write_eof()
+
+    def upstream_write_blocked(self, blocked: bool) -> None:
+        self._upstream_paused = blocked
+        self.client.set_blocker("upstream", blocked)
+
+    def upstream_closed(self) -> None:
+        """The backend closed its side (or the connection is gone)."""
+        if self.finished.done():
+            return
+        if self.tunnel:
+            self.client.write_eof()
+            self.client.close_soon()
+            self._finish("ok")
+            return
+        if self.response_started and self.upstream_close_delimited:
+            self.response_done()  # a close-delimited body ends here (RFC 9112 section 6.3)
+            return
+        if not self.response_started:
+            if self.reused and self.head.method in IDEMPOTENT and self.head.body == "none":
+                self._drop_backend()
+                self._finish("retry")
+                return
+            self.upstream_failed("the backend closed the connection without a response")
+            return
+        self.client.abort()  # mid-body: the client must see a truncated response
+        self._finish("aborted")
+
+    def upstream_failed(self, message: str) -> None:
+        if self.finished.done():
+            return
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.abort()
+        if self.response_started:
+            self.client.abort()
+        else:
+            self.close_after = self.close_after or not self.body_done
+            self.local_response(502, message)
+        self._finish("failed")
+
+    # -- answers of our own -----------------------------------------------------------
+
+    def local_response(
+        self, status: int, message: str, extra: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        """Answer the client without a backend: a short text body saying why."""
+        if self.response_started:
+            return
+        self._cancel_timer()
+        if not self.body_done or self.head.upgrade is not None:
+            # The body (or tunnel data) was not read: nothing after it can be parsed.
+            self.close_after = True
+        body = f"{status} {_reason(status)}: {message}\n".encode() if message else b""
+        fields = [
+            *extra,
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Via", hdr.VIA),
+        ]
+        if self.close_after or self.client.closing_after_current():
+            self.close_after = True
+            fields.append(("Connection", "close"))
+        self.status = status
+        self.response_started = True
+        self.response_complete = True
+        head = hdr.encode_head(f"HTTP/1.1 {status} {_reason(status)}", fields)
+        if self.head.method == "HEAD":
+            self.client.write(head)
+        else:
+            self.client.writelines([head, body])
+
+    # -- ending -------------------------------------------------------------------
+
+    def _drop_backend(self) -> None:
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.abort()
+        self._end_backend()
+
+    def _end_backend(self) -> None:
+        if self.backend is not None and self.live is not None:
+            self.live.balancer.ended(self.backend)
+            if self.backend_counters is not None:
+                self.backend_counters.active -= 1
+                self.backend_counters.request_finished(
+                    self.status if self.response_started else 0,
+                    self.runtime.loop.time() - self.started_at,
+                )
+        self.backend = None
+        self.backend_counters = None
+
+    def _finish(self, outcome: str) -> None:
+        self._cancel_timer()
+        if outcome != "retry":
+            self._release(outcome == "ok")
+        if not self.finished.done():
+            self.finished.set_result(outcome)
+
+    def _release(self, reuse: bool) -> None:
+        """Give the backend connection back (or close it) and end the backend's count."""
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            if self._upstream_paused:
+                self.client.set_blocker("upstream", False)
+                self._upstream_paused = False
+            upstream.resume_reading()
+            if reuse and not self.tunnel and self.runtime.pool is not None:
+                self.runtime.pool.release(upstream)
+            elif self.tunnel:
+                upstream.close()
+            else:
+                upstream.abort()
+        self._end_backend()
+
+    def _set_timer(self, delay: float, callback: Callable[[], None]) -> None:
+        self._cancel_timer()
+        self._timer = self.runtime.loop.call_later(delay, callback)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _field(fields: list[tuple[str, str]], lower_name: str) -> str | None:
+    for name, value in fields:
+        if name.lower() == lower_name:
+            return value
+    return None
+
+
+def _split_target(target: str) -> tuple[str, str, str | None]:
+    """(path, query, host from an absolute-form target or None)."""
+    if target.startswith("/"):
+        path, _, query = target.partition("?")
+        return path, query, None
+    parts = urlsplit(target)  # absolute-form (RFC 9112 section 3.2.2)
+    return parts.path or "/", parts.query, parts.netloc or None
+
+
+def _port_of(host_field: str) -> int | None:
+    _, sep, port = host_field.rpartition(":")
+    if sep and port.isdigit() and "]" not in port:
+        return int(port)
+    return None
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"

@@ -1,0 +1,145 @@
+"""Header rewriting between the client and the backend (pure functions).
+
+Hop-by-hop fields are removed in both directions (RFC 9110 section 7.6.1: Connection
+and every field it names, plus the fields that are hop-by-hop by definition);
+``Via`` is appended (section 7.6.3); ``X-Forwarded-For``, ``X-Forwarded-Proto``,
+``X-Forwarded-Host`` and ``Forwarded`` (RFC 7239) describe the client. What a client
+sent in those is kept and extended only when the client is a trusted proxy;
+otherwise it is replaced, so that nobody can forge their address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+Headers = list[tuple[str, str]]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Hop-by-hop by definition (RFC 9110 section 7.6.1; Keep-Alive and Proxy-Connection
+# from older practice, RFC 9112 appendix C.2.2). Expect is answered by the proxy
+# itself (RFC 9110 section 10.1.1), and the framing fields are rewritten.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_REQUEST_DROP = HOP_BY_HOP | {"expect", "content-length"}
+_RESPONSE_DROP = HOP_BY_HOP | {"content-length"}
+_FORWARDING = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"})
+# The pseudonym seaway uses in Via (RFC 9110 section 7.6.3 allows one instead of a host).
+VIA = "1.1 seaway"
+
+
+def connection_tokens(headers: Sequence[tuple[str, str]]) -> set[str]:
+    """The lower-case options of every Connection field."""
+    tokens: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            tokens.update(t.strip().lower() for t in value.split(",") if t.strip())
+    return tokens
+
+
+def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def is_trusted(client_ip: str, trusted: Sequence[Network]) -> bool:
+    if not trusted:
+        return False
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    return any(address in network for network in trusted)
+
+
+def _forwarded_node(ip: str) -> str:
+    # RFC 7239 section 6: IPv6 addresses are quoted and bracketed.
+    return f'"[{ip}]"' if ":" in ip else ip
+
+
+def request_headers(
+    headers: Sequence[tuple[str, str]],
+    *,
+    client_ip: str,
+    trusted: bool,
+    host: str,
+    upgrade: str | None,
+) -> Headers:
+    """The fields sent to the backend (without framing fields: the caller adds them).
+
+    ``host`` is the Host the backend receives. ``upgrade`` keeps the Upgrade field
+    (and ``Connection: upgrade``) for a tunnelled protocol.
+    """
+    drop = _REQUEST_DROP | connection_tokens(headers)
+    result: Headers = []
+    prior_xff: list[str] = []
+    prior_forwarded: list[str] = []
+    proto = forwarded_host = None
+    for name, value in headers:
+        lower = name.lower()
+        if lower in drop or lower == "host":
+            continue
+        if lower in _FORWARDING:
+            if trusted:
+                if lower == "x-forwarded-for":
+                    prior_xff.append(value)
+                elif lower == "forwarded":
+                    prior_forwarded.append(value)
+                elif lower == "x-forwarded-proto":
+                    proto = proto or value
+                else:
+                    forwarded_host = forwarded_host or value
+            continue
+        result.append((name, value))
+    result.insert(0, ("Host", host))
+    if upgrade is not None:
+        result.append(("Connection", "upgrade"))
+        result.append(("Upgrade", upgrade))
+    result.append(("X-Forwarded-For", ", ".join([*prior_xff, client_ip])))
+    result.append(("X-Forwarded-Proto", proto or "http"))
+    result.append(("X-Forwarded-Host", forwarded_host or host))
+    this_hop = f"for={_forwarded_node(client_ip)};host={_quoted(host)};proto=http"
+    result.append(("Forwarded", ", ".join([*prior_forwarded, this_hop])))
+    result.append(("Via", _via(headers)))
+    return result
+
+
+def _quoted(value: str) -> str:
+    # RFC 7239 section 4: a value that is not a token (a host with ':') is quoted.
+    return f'"{value}"' if any(c in value for c in ':[]"') else value
+
+
+def _via(headers: Sequence[tuple[str, str]]) -> str:
+    prior = [v for n, v in headers if n.lower() == "via"]
+    return ", ".join([*prior, VIA])
+
+
+def response_headers(headers: Sequence[tuple[str, str]]) -> Headers:
+    """The backend's fields as the client gets them (without framing fields), plus Via."""
+    drop = _RESPONSE_DROP | connection_tokens(headers)
+    result = [(n, v) for n, v in headers if n.lower() not in drop and n.lower() != "via"]
+    result.append(("Via", _via(headers)))
+    return result
+
+
+def encode_head(start_line: str, headers: Sequence[tuple[str, str]]) -> bytes:
+    """A start line and header block, CRLF-terminated.
+
+    Raises ValueError for a field that would break the framing (CR, LF or NUL), which
+    can only come from configuration (the parsers reject such input).
+    """
+    parts = [start_line, "\r\n"]
+    for name, value in headers:
+        if any(c in name or c in value for c in "\r\n\0") or not name or ":" in name:
+            raise ValueError(f"invalid header field {name!r}")
+        parts += (name, ": ", value, "\r\n")
+    parts.append("\r\n")
+    return "".join(parts).encode("latin-1")

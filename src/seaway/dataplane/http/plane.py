@@ -1,0 +1,149 @@
+"""HttpDataPlane: seaway's L7 data plane, an HTTP/1.1 reverse proxy in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from seaway.core.config import DesiredConfig, HttpListener
+from seaway.dataplane.base import ApplyResult, Counters
+from seaway.dataplane.http.downstream import ClientConnection, HttpServer
+from seaway.dataplane.http.runtime import HttpRuntime
+from seaway.dataplane.http.upstream import UpstreamPool
+from seaway.dataplane.proxy.live_set import LiveBackendSet
+
+
+class HttpDataPlane:
+    """Serves the HTTP listeners of a ``DesiredConfig`` (Ingress and Gateway routes).
+
+    ``apply`` opens, closes or updates listeners in place: new routes take effect for
+    the next request of every open connection, and a configuration change never closes
+    a connection, a request in flight or a tunnel (WebSocket). Backend sets
+    (``http_backend_sets``) are held as ``LiveBackendSet``s and updated in place; each
+    request picks a backend through the set's balancer. Owns every socket, connection,
+    task and timer it creates; ``close`` ends them.
+    """
+
+    def __init__(
+        self, *, rng: random.Random, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        self._rng = rng
+        self._loop = loop
+        self._runtime: HttpRuntime | None = None
+        self._applied = DesiredConfig()
+        self._servers: dict[str, HttpServer] = {}
+        self._failed: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self._empty_counters = Counters()
+
+    def _ensure_runtime(self) -> HttpRuntime:
+        if self._runtime is None:
+            loop = self._loop if self._loop is not None else asyncio.get_running_loop()
+            self._runtime = HttpRuntime(loop, self._rng)
+            self._runtime.pool = UpstreamPool(self._runtime)
+        return self._runtime
+
+    async def apply(self, config: DesiredConfig) -> ApplyResult:
+        """Move to ``config``; listeners that cannot be bound are reported and retried."""
+        async with self._lock:
+            if self._closed:
+                raise RuntimeError("HttpDataPlane is closed")
+            return await self._apply(config)
+
+    async def _apply(self, config: DesiredConfig) -> ApplyResult:
+        runtime = self._ensure_runtime()
+        old = self._applied
+        runtime.apply_settings(config.settings)
+
+        for key, spec in config.http_backend_sets.items():
+            live = runtime.sets.get(key)
+            if live is None:
+                runtime.sets[key] = LiveBackendSet(spec, rng=self._rng)
+            elif live.spec != spec:
+                live.update(spec)
+        for key in [k for k in runtime.sets if k not in config.http_backend_sets]:
+            del runtime.sets[key]
+        runtime.refresh_wanted()
+        assert runtime.pool is not None
+        runtime.pool.prune()
+
+        for key in [k for k in self._servers if k not in config.http_listeners]:
+            self._servers.pop(key).close()
+        for key in [k for k in self._failed if k not in config.http_listeners]:
+            del self._failed[key]
+        for key, listener in config.http_listeners.items():
+            server = self._servers.get(key)
+            if server is not None:
+                if server.spec != listener:
+                    server.update(listener)
+            else:
+                await self._open(listener)
+        if old.http_listeners != config.http_listeners:
+            runtime.forget_weights()
+
+        self._applied = config
+        self._prune_counters(config)
+        return ApplyResult(errors=dict(self._failed))
+
+    async def _open(self, spec: HttpListener) -> None:
+        server = HttpServer(spec, self._ensure_runtime())
+        try:
+            await server.open()
+        except OSError as exc:
+            self._failed[spec.key] = f"cannot listen on {spec.key}: {exc.strerror or exc}"
+            return
+        self._failed.pop(spec.key, None)
+        self._servers[spec.key] = server
+
+    def _prune_counters(self, config: DesiredConfig) -> None:
+        counters = self._ensure_runtime().counters
+        for key in [k for k, c in counters.listeners.items() if c.active == 0]:
+            if key not in config.http_listeners:
+                del counters.listeners[key]
+        for set_key, backend_key in [k for k, c in counters.backends.items() if c.active == 0]:
+            spec = config.http_backend_sets.get(set_key)
+            if spec is None or all(b.key != backend_key for b in spec.backends):
+                del counters.backends[(set_key, backend_key)]
+
+    def counters(self) -> Counters:
+        """Live counters: per request for backends, per connection for listeners."""
+        if self._runtime is None:
+            return self._empty_counters
+        return self._runtime.counters
+
+    def errors(self) -> dict[str, str]:
+        return dict(self._failed)
+
+    def connections(self) -> tuple[ClientConnection, ...]:
+        """Client connections open now (for tests and the admin state)."""
+        if self._runtime is None:
+            return ()
+        return tuple(self._runtime.connections)
+
+    def idle_upstream_connections(self, backend_key: str | None = None) -> int:
+        """Pooled idle connections, to one backend or to all."""
+        if self._runtime is None or self._runtime.pool is None:
+            return 0
+        return self._runtime.pool.idle_count(backend_key)
+
+    async def close(self) -> None:
+        """Stop listening, close every connection, and wait for exchange tasks to end."""
+        async with self._lock:
+            self._closed = True
+            for server in self._servers.values():
+                server.close()
+            self._servers.clear()
+            runtime = self._runtime
+            if runtime is None:
+                return
+            for connection in list(runtime.connections):
+                connection.abort_now()
+            if runtime.pool is not None:
+                runtime.pool.close_all()
+            tasks = list(runtime.tasks)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.sleep(0)

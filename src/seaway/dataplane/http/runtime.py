@@ -1,0 +1,119 @@
+"""HttpRuntime: what every listener, client connection and exchange of one HTTP data plane
+shares, and the weighted choice among a route's backends."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import TYPE_CHECKING
+
+from seaway.core.routes import RouteAction, RouteBackend
+from seaway.dataplane.base import BackendCounters, Counters, ListenerCounters
+from seaway.dataplane.http.headers import Network, parse_networks
+from seaway.dataplane.proxy.live_set import LiveBackendSet
+from seaway.model.objects import SeawaySettings
+
+if TYPE_CHECKING:
+    from seaway.dataplane.http.downstream import ClientConnection
+    from seaway.dataplane.http.upstream import UpstreamPool
+
+# Write buffer limits of every transport: above HIGH_WATER the other side stops
+# reading, below LOW_WATER it reads again (the L4 proxy's values).
+HIGH_WATER = 256 * 1024
+LOW_WATER = 64 * 1024
+# Request body bytes held per client connection while no backend takes them yet
+# (connecting, or pipelined requests waiting their turn); past it reading stops.
+MAX_BUFFERED_BODY = 1024 * 1024
+
+
+class SmoothWeights:
+    """Smooth weighted round-robin over a route's backends (nginx's algorithm).
+
+    Every pick adds each weight to its entry's current value, takes the largest and
+    subtracts the total from it: over ``sum(weights)`` picks each entry is picked
+    ``weight`` times, interleaved.
+    """
+
+    __slots__ = ("current", "entries", "total")
+
+    def __init__(self, entries: tuple[RouteBackend, ...]) -> None:
+        self.entries = tuple(e for e in entries if e.weight > 0)
+        self.current = [0] * len(self.entries)
+        self.total = sum(e.weight for e in self.entries)
+
+    def pick(self) -> RouteBackend | None:
+        if not self.entries:
+            return None
+        best = 0
+        for i, entry in enumerate(self.entries):
+            self.current[i] += entry.weight
+            if self.current[i] > self.current[best]:
+                best = i
+        self.current[best] -= self.total
+        return self.entries[best]
+
+
+class HttpRuntime:
+    """Shared, mutable state of one ``HttpDataPlane`` (owned by it).
+
+    The plane replaces ``settings`` and updates ``sets`` in place on each apply;
+    connections read them when a request starts, so changes apply to the next request
+    without touching open connections.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, rng: random.Random) -> None:
+        self.loop = loop
+        self.rng = rng
+        self.settings = SeawaySettings()
+        self.trusted: tuple[Network, ...] = ()
+        self.sets: dict[str, LiveBackendSet] = {}
+        self.counters = Counters()
+        self.connections: set[ClientConnection] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._weights: dict[int, tuple[RouteAction, SmoothWeights]] = {}
+        self._sequence = 0
+        self.pool: UpstreamPool | None = None
+        self.wanted_keys: set[str] = set()
+
+    def apply_settings(self, settings: SeawaySettings) -> None:
+        self.settings = settings
+        self.trusted = parse_networks(settings.http.trusted_proxies)
+
+    def next_sequence(self) -> int:
+        """A per-request number, so that hash-based algorithms spread requests too."""
+        self._sequence = (self._sequence + 1) & 0xFFFFFFFF
+        return self._sequence
+
+    def pick_route_backend(self, action: RouteAction) -> RouteBackend | None:
+        """The next of the action's weighted backends (None when it has none)."""
+        if len(action.backends) == 1:
+            return action.backends[0]
+        entry = self._weights.get(id(action))
+        if entry is None or entry[0] is not action:
+            entry = self._weights[id(action)] = (action, SmoothWeights(action.backends))
+        return entry[1].pick()
+
+    def forget_weights(self) -> None:
+        """Drop weighted-choice state (after the route tables changed)."""
+        self._weights.clear()
+
+    def backend_counters(self, set_key: str, backend_key: str) -> BackendCounters:
+        key = (set_key, backend_key)
+        counters = self.counters.backends.get(key)
+        if counters is None:
+            counters = self.counters.backends[key] = BackendCounters()
+        return counters
+
+    def listener_counters(self, key: str) -> ListenerCounters:
+        counters = self.counters.listeners.get(key)
+        if counters is None:
+            counters = self.counters.listeners[key] = ListenerCounters()
+        return counters
+
+    def refresh_wanted(self) -> None:
+        """Recompute which backends some set holds (after the sets changed)."""
+        self.wanted_keys = {b.key for live in self.sets.values() for b in live.spec.backends}
+
+    def wanted(self, backend_key: str) -> bool:
+        """Whether some backend set still holds this backend (pooled connections may stay)."""
+        return backend_key in self.wanted_keys

@@ -1,0 +1,307 @@
+"""Connections to backends and their pool.
+
+An ``UpstreamConnection`` parses responses with httptools (llhttp) and hands their
+events to the ``Exchange`` it serves; between exchanges it waits in the
+``UpstreamPool``, which keeps idle connections per backend (newest first, closed after
+an idle timeout), bounds the connections per backend, and never keeps one to a backend
+that left every backend set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+from seaway.core.config import Backend
+from seaway.dataplane.http.runtime import HIGH_WATER, LOW_WATER, HttpRuntime
+
+if TYPE_CHECKING:
+    from seaway.dataplane.http.exchange import Exchange
+
+log = logging.getLogger(__name__)
+
+
+class PoolExhausted(Exception):
+    """Every allowed connection to the backend is busy and none freed up in time."""
+
+
+class _StopParsing(Exception):
+    """Raised in a parser callback to stop at the end of a HEAD response's head."""
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One connection to one backend; serves one exchange at a time (owned by the pool)."""
+
+    def __init__(self, pool: UpstreamPool, backend: Backend) -> None:
+        self.pool = pool
+        self.backend = backend
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.exchange: Exchange | None = None
+        self.closed = False
+        self.reusable = True
+        self.tunnel = False
+        self.idle_timer: asyncio.TimerHandle | None = None
+        self._headers: list[tuple[str, str]] = []
+        self._informational = False
+        self._head_only = False
+
+    # -- asyncio.Protocol -------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
+
+    def data_received(self, data: bytes) -> None:
+        exchange = self.exchange
+        if exchange is None:
+            # Bytes from an idle backend (RFC 9112 section 9.3.1: nothing may come
+            # before a request): the connection cannot be trusted any more.
+            self.close()
+            return
+        if self.tunnel:
+            exchange.tunnel_from_upstream(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            offset = int(upgrade.args[0])
+            exchange.upstream_upgraded(data[offset:])
+        except httptools.HttpParserCallbackError as exc:
+            if not isinstance(exc.__context__, _StopParsing):
+                log.error("bug while forwarding a response", exc_info=exc.__context__)
+                self.reusable = False
+                exchange.upstream_failed("the backend's response could not be forwarded")
+        except httptools.HttpParserError as exc:
+            self.reusable = False
+            exchange.upstream_failed(f"invalid response from the backend ({exc})")
+
+    def eof_received(self) -> bool:
+        self.reusable = False
+        if self.exchange is not None:
+            if self.tunnel:
+                self.exchange.tunnel_upstream_eof()
+                return True  # keep our sending side open: the client may still talk
+            self.exchange.upstream_closed()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.reusable = False
+        self._cancel_idle_timer()
+        self.pool.forget(self)
+        if self.exchange is not None:
+            self.exchange.upstream_closed()
+
+    def pause_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.upstream_write_blocked(True)
+
+    def resume_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.upstream_write_blocked(False)
+
+    # -- httptools callbacks ----------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._headers = []
+        self._informational = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        status = int(self.parser.get_status_code())
+        exchange = self.exchange
+        assert exchange is not None
+        if 100 <= status < 200 and status != 101:
+            # Interim responses (100 Continue, 103 Early Hints) are not passed on: the
+            # proxy answered Expect itself (RFC 9110 section 15.2).
+            self._informational = True
+            return
+        keep_alive = bool(self.parser.should_keep_alive())
+        if not keep_alive:
+            self.reusable = False
+        exchange.response_head(status, self._headers, self.parser.get_http_version())
+        if self._head_only:
+            # A response to HEAD has no content whatever its framing fields say
+            # (RFC 9110 section 9.3.2); llhttp cannot be told, so parsing stops here
+            # and the connection is not reused.
+            self.reusable = False
+            exchange.response_done()
+            raise _StopParsing
+
+    def on_body(self, body: bytes) -> None:
+        if not self._informational and self.exchange is not None:
+            self.exchange.response_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._informational:
+            self._informational = False
+            return
+        if self.exchange is not None:
+            self.exchange.response_done()
+
+    # -- used by the exchange and the pool ---------------------------------------------
+
+    def start(self, exchange: Exchange, *, head_only: bool) -> None:
+        """Serve ``exchange`` (a new response is expected)."""
+        self._cancel_idle_timer()
+        self.exchange = exchange
+        self._head_only = head_only
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def writelines(self, data: list[bytes]) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.writelines(data)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def write_eof(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            with contextlib.suppress(OSError, RuntimeError):
+                self.transport.write_eof()
+
+    def usable(self) -> bool:
+        return not self.closed and self.transport is not None and not self.transport.is_closing()
+
+    def close(self) -> None:
+        self.reusable = False
+        self.exchange = None
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.reusable = False
+        self.exchange = None
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _cancel_idle_timer(self) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+
+
+class UpstreamPool:
+    """Idle connections per backend, and the bound on connections per backend."""
+
+    def __init__(self, runtime: HttpRuntime) -> None:
+        self.runtime = runtime
+        self.idle: dict[str, list[UpstreamConnection]] = {}
+        self.open: dict[str, int] = {}
+        self._all: set[UpstreamConnection] = set()
+        self._waiters: dict[str, collections.deque[asyncio.Future[None]]] = {}
+
+    async def acquire(self, backend: Backend) -> tuple[UpstreamConnection, bool]:
+        """A connection to ``backend`` and whether it was reused.
+
+        Raises OSError or TimeoutError when connecting fails, PoolExhausted when the
+        per-backend limit stays reached for the connect timeout.
+        """
+        key = backend.key
+        settings = self.runtime.settings
+        loop = self.runtime.loop
+        deadline = loop.time() + settings.connect_timeout_seconds
+        while True:
+            idle = self.idle.get(key)
+            while idle:
+                conn = idle.pop()
+                if conn.usable():
+                    conn._cancel_idle_timer()
+                    return conn, True
+            if self.open.get(key, 0) < settings.http.max_connections_per_backend:
+                break
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.setdefault(key, collections.deque()).append(waiter)
+            try:
+                await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise PoolExhausted(key) from None
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._waiters[key].remove(waiter)
+        self.open[key] = self.open.get(key, 0) + 1
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: UpstreamConnection(self, backend), backend.address, backend.port
+                ),
+                max(0.001, deadline - loop.time()),
+            )
+        except BaseException:
+            self._closed(key)
+            raise
+        self._all.add(conn)
+        return conn, False
+
+    def release(self, conn: UpstreamConnection) -> None:
+        """Take ``conn`` back after an exchange: keep it idle if it can serve another."""
+        conn.exchange = None
+        key = conn.backend.key
+        if not conn.reusable or not conn.usable() or not self.runtime.wanted(key):
+            conn.close()
+            return
+        self.idle.setdefault(key, []).append(conn)
+        conn.idle_timer = self.runtime.loop.call_later(
+            self.runtime.settings.http.upstream_idle_timeout_seconds, conn.close
+        )
+        self._wake(key)
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        """``conn`` is closed: it no longer counts against its backend's limit."""
+        if conn not in self._all:
+            return
+        self._all.discard(conn)
+        key = conn.backend.key
+        idle = self.idle.get(key)
+        if idle is not None and conn in idle:
+            idle.remove(conn)
+        self._closed(key)
+
+    def _closed(self, key: str) -> None:
+        count = self.open.get(key, 0) - 1
+        if count > 0:
+            self.open[key] = count
+        else:
+            self.open.pop(key, None)
+            if not self.idle.get(key):
+                self.idle.pop(key, None)
+        self._wake(key)
+
+    def _wake(self, key: str) -> None:
+        waiters = self._waiters.get(key)
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def prune(self) -> None:
+        """Close idle connections to backends that left every set."""
+        for key in [k for k in self.idle if not self.runtime.wanted(k)]:
+            for conn in list(self.idle.get(key, ())):
+                conn.close()
+
+    def idle_count(self, key: str | None = None) -> int:
+        if key is not None:
+            return len(self.idle.get(key, ()))
+        return sum(len(v) for v in self.idle.values())
+
+    def close_all(self) -> None:
+        for conn in list(self._all):
+            conn.abort()
