@@ -1,0 +1,1 @@
+"""Active health checking (probes and their scheduler) and the kube-proxy compatible node agent."""
