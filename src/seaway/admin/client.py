@@ -16,8 +16,11 @@ class AdminAPIError(OSError):
     """The admin API could not be reached, or answered something unusable."""
 
 
-def fetch_state(address: str, timeout: float = 3.0) -> dict[str, Any]:
-    """GET ``/api/v1/state`` from the admin API at ``address`` (``host:port``)."""
+def fetch_state(
+    address: str, timeout: float = 3.0, token: str | None = None
+) -> dict[str, Any]:
+    """GET ``/api/v1/state`` from the admin API at ``address`` (``host:port``), with a
+    bearer ``token`` when the admin API requires one."""
     try:
         host, port = parse_host_port(address)
     except ValueError as exc:
@@ -26,10 +29,18 @@ def fetch_state(address: str, timeout: float = 3.0) -> dict[str, Any]:
     # No proxy: the admin API is local, and an http_proxy variable must not reroute it.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(url, timeout=timeout) as response:
+        request = urllib.request.Request(url)
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        with opener.open(request, timeout=timeout) as response:
             body = response.read()
     except urllib.error.HTTPError as exc:
         exc.close()
+        if exc.code == 401:
+            raise AdminAPIError(
+                f"seaway's admin API at {address} needs a bearer token: "
+                "pass --admin-token-file FILE (the file seaway run was given)"
+            ) from exc
         raise AdminAPIError(
             f"seaway's admin API at {address} answered {exc.code} {exc.reason}"
         ) from exc

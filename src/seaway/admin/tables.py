@@ -155,6 +155,11 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Columns padded the way kubectl pads them (for ``seaway top`` and ``explain``)."""
+    return _table(header, rows)
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """Left-aligned columns as wide as their widest cell; no trailing spaces."""
     widths = [len(h) for h in header]

@@ -1,0 +1,294 @@
+"""Access logs: one line per L4 connection (or UDP flow), written by a thread of its own.
+
+Data planes hand finished connections to :meth:`AccessLog.emit`, which only puts a
+small record on a bounded queue; formatting and writing happen on the writer thread,
+so that a slow disk never stalls the event loop. When the queue is full the record is
+dropped and counted (``dropped``), as a full kernel socket buffer drops datagrams.
+
+Two formats: ``json`` (JSON lines, one object per line) and ``text`` (one line of
+space-separated fields, in the spirit of HAProxy's TCP log). Any object with
+``as_json()`` and ``as_text()`` can be logged (see :class:`AccessRecord`), so an L7 data
+plane can log requests through the same writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, Any, Literal, Protocol
+
+from seaway.core.config import join_host_port
+
+log = logging.getLogger(__name__)
+
+AccessLogFormat = Literal["json", "text"]
+FORMATS: tuple[AccessLogFormat, ...] = ("json", "text")
+# Results of an L4 connection, as logged and documented (docs/operations.md).
+RESULT_OK = "ok"  # both sides closed normally
+RESULT_RESET = "reset"  # the client or the backend reset the connection
+RESULT_NO_BACKEND = "no-backend"  # no usable backend: refused with an RST
+RESULT_REJECTED = "rejected"  # outside loadBalancerSourceRanges, or a bad PROXY header
+RESULT_CONNECT_FAILED = "connect-failed"  # every connect attempt failed
+# Records waiting for the writer beyond this are dropped (about 20 MB at ~200 B each).
+QUEUE_LIMIT = 100_000
+# How often the writer checks whether the log file was moved away (logrotate), as
+# logging.handlers.WatchedFileHandler does on every record; once a second is enough.
+REOPEN_CHECK_SECONDS = 1.0
+
+
+class AccessRecord(Protocol):
+    """What the writer needs from a record."""
+
+    def as_json(self) -> dict[str, Any]: ...
+
+    def as_text(self) -> str: ...
+
+
+def _iso(ts: float) -> str:
+    """RFC 3339 UTC time with milliseconds."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRecord:
+    """One finished L4 connection (TCP) or flow (UDP).
+
+    ``start`` is wall-clock time (seconds since the epoch); ``duration`` and
+    ``connect_duration`` are seconds (``connect_duration`` None when no backend
+    connected). Bytes are counted as they were forwarded.
+    """
+
+    start: float
+    duration: float
+    protocol: str
+    client: tuple[str, int]
+    listener: str
+    service: str
+    backend: str | None
+    bytes_to_backend: int
+    bytes_from_backend: int
+    result: str
+    connect_duration: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "type": "connection",
+            "start": _iso(self.start),
+            "end": _iso(self.start + self.duration),
+            "duration_ms": round(self.duration * 1000, 3),
+            "protocol": self.protocol,
+            "client": join_host_port(*self.client),
+            "listener": self.listener,
+            "service": self.service,
+            "backend": self.backend,
+            "connect_ms": (
+                None if self.connect_duration is None else round(self.connect_duration * 1000, 3)
+            ),
+            "bytes_to_backend": self.bytes_to_backend,
+            "bytes_from_backend": self.bytes_from_backend,
+            "result": self.result,
+        }
+
+    def as_text(self) -> str:
+        connect = "-" if self.connect_duration is None else f"{self.connect_duration * 1000:.1f}"
+        return " ".join(
+            (
+                _iso(self.start),
+                join_host_port(*self.client),
+                self.listener,
+                self.service or "-",
+                self.backend or "-",
+                self.result,
+                f"{self.duration * 1000:.1f}ms",
+                f"connect={connect}ms",
+                f"up={self.bytes_to_backend}",
+                f"down={self.bytes_from_backend}",
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLogSpec:
+    """Where access logs go and how they look; ``path`` "-" is standard output."""
+
+    path: str
+    format: AccessLogFormat = "json"
+
+
+class _Reconfigure:
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: AccessLogSpec | None) -> None:
+        self.spec = spec
+
+
+_STOP = object()
+
+
+class AccessLog:
+    """The access log writer (owns its thread and its file; ``close`` ends both).
+
+    ``enabled`` tells data planes whether building a record is worth it. ``emit``
+    may be called from the event loop thread only; it never blocks.
+    """
+
+    def __init__(
+        self, spec: AccessLogSpec | None = None, *, queue_limit: int = QUEUE_LIMIT
+    ) -> None:
+        self.spec = spec
+        self.enabled = spec is not None
+        self.dropped = 0
+        self.written = 0
+        self._queue: queue.Queue[object] = queue.Queue(queue_limit)
+        self._thread: threading.Thread | None = None
+        self._file: IO[str] | None = None
+        self._inode: tuple[int, int] | None = None
+        self._checked = 0.0
+        self._writer_spec: AccessLogSpec | None = None
+
+    def start(self) -> None:
+        """Start the writer thread (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, args=(self.spec,), name="seaway-access-log", daemon=True
+            )
+            self._thread.start()
+
+    def configure(self, spec: AccessLogSpec | None) -> None:
+        """Write to ``spec`` from now on (None: stop logging); records queued go first."""
+        if spec == self.spec:
+            return
+        self.spec = spec
+        self.enabled = spec is not None
+        if self._thread is not None:
+            self._queue.put(_Reconfigure(spec))
+
+    def emit(self, record: AccessRecord) -> None:
+        """Queue ``record`` for writing; dropped (and counted) when the queue is full."""
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every record queued so far is written (for tests and shutdown)."""
+        if self._thread is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop the thread and close the file."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        with contextlib.suppress(queue.Full):
+            self._queue.put(_STOP, timeout=timeout)
+        thread.join(timeout)
+
+    # -- writer thread -----------------------------------------------------------
+
+    def _run(self, spec: AccessLogSpec | None) -> None:
+        self._open(spec)
+        try:
+            while True:
+                item = self._queue.get()
+                try:
+                    if item is _STOP:
+                        return
+                    if isinstance(item, _Reconfigure):
+                        self._open(item.spec)
+                    else:
+                        self._reopen_if_moved()
+                        self._write(item)  # type: ignore[arg-type]
+                    if self._queue.empty():  # a burst is written; flush it once
+                        self._flush_file()
+                finally:
+                    self._queue.task_done()
+        finally:
+            self._close_file()
+
+    def _write(self, record: AccessRecord) -> None:
+        spec = self._writer_spec
+        handle = self._file
+        if spec is None or handle is None:
+            return
+        try:
+            if spec.format == "json":
+                line = json.dumps(record.as_json(), separators=(",", ":"))
+            else:
+                line = record.as_text()
+            handle.write(line + "\n")
+            self.written += 1
+        except (OSError, ValueError, TypeError) as exc:
+            log.error(
+                "cannot write the access log %s: %s; check the path and free disk space",
+                spec.path,
+                exc,
+            )
+
+    def _flush_file(self) -> None:
+        if self._file is None:
+            return
+        try:
+            self._file.flush()
+        except OSError as exc:
+            log.error("cannot write the access log: %s; check free disk space", exc)
+
+    def _open(self, spec: AccessLogSpec | None) -> None:
+        self._close_file()
+        self._writer_spec = spec
+        if spec is None:
+            return
+        if spec.path == "-":
+            self._file = sys.stdout
+            return
+        try:
+            self._file = open(spec.path, "a", encoding="utf-8")  # noqa: SIM115  (kept open)
+            st = os.fstat(self._file.fileno())
+            self._inode = (st.st_dev, st.st_ino)
+        except OSError as exc:
+            self._file = None
+            log.error(
+                "cannot open the access log %s: %s; access logs are off until the path is "
+                "writable (fix it, then edit the SeawayConfig or restart)",
+                spec.path,
+                exc.strerror or exc,
+            )
+
+    def _reopen_if_moved(self) -> None:
+        spec = self._writer_spec
+        now = time.monotonic()
+        if spec is None or spec.path == "-" or now - self._checked < REOPEN_CHECK_SECONDS:
+            return
+        self._checked = now
+        try:
+            st = os.stat(spec.path)
+            moved = (st.st_dev, st.st_ino) != self._inode
+        except FileNotFoundError:
+            moved = True
+        except OSError:
+            return
+        if moved:  # logrotate renamed it: continue in a new file at the configured path
+            self._open(spec)
+
+    def _close_file(self) -> None:
+        handle, self._file = self._file, None
+        if handle is not None and handle is not sys.stdout:
+            with contextlib.suppress(OSError):
+                handle.close()
+        elif handle is sys.stdout:
+            with contextlib.suppress(OSError, ValueError):
+                handle.flush()
