@@ -1,0 +1,28 @@
+"""The scenarios ``seaway lab run`` knows, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from seaway.lab.scenarios import keepalive_spread, node_drain, packet_life, rolling_update
+from seaway.lab.scenarios.result import Say, ScenarioResult
+from seaway.lab.spec import LabSpec
+
+Scenario = Callable[[LabSpec, Path, Say], Awaitable[ScenarioResult]]
+
+SCENARIOS: dict[str, tuple[Scenario, str]] = {
+    packet_life.NAME: (
+        packet_life.run,
+        "life of a packet with externalTrafficPolicy Cluster and Local",
+    ),
+    rolling_update.NAME: (
+        rolling_update.run,
+        "rolling update under load, lifecycle timeline wrong then right",
+    ),
+    node_drain.NAME: (node_drain.run, "node tainted, drained and removed under load"),
+    keepalive_spread.NAME: (
+        keepalive_spread.run,
+        "keep-alive clients against an L4 Service: spread over pods",
+    ),
+}
