@@ -35,7 +35,9 @@ def test_two_processes_pick_the_same_backend_for_the_same_flow(
 ) -> None:
     backends = [start_backend(processes, f"pod-{i}") for i in range(5)]
     manifest = tmp_path / "web.yaml"
-    write_manifests(manifest, [seaway_config("127.241.9.0/24"), *service_manifests("web", backends)])
+    write_manifests(
+        manifest, [seaway_config("127.241.9.0/24"), *service_manifests("web", backends)]
+    )
     sources = [("127.0.0.77", free_port("127.0.0.77")) for _ in range(40)]
 
     choices = []

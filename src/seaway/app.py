@@ -16,26 +16,78 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from seaway import __version__
+from seaway.accesslog import AccessLog, AccessLogSpec
+from seaway.admin.auth import read_token_file
+from seaway.admin.metrics import MetricsEndpoint, MetricsView, ReloadStats
 from seaway.admin.server import AdminServer
-from seaway.core.config import DesiredConfig, join_host_port
+from seaway.core.config import DesiredConfig, HealthCheck, join_host_port
+from seaway.core.health import HealthEvent, HealthTracker
+from seaway.core.health_timeline import timeline_warnings
 from seaway.core.plan import plan
-from seaway.dataplane.base import Counters, DataPlane
+from seaway.dataplane.base import BackendCounters, Counters, DataPlane, DrainingDataPlane
+from seaway.dataplane.http.plane import HttpDataPlane
+from seaway.dataplane.http.snapshot import routes_snapshot
 from seaway.dataplane.proxy.plane import ProxyDataPlane
+from seaway.health.scheduler import HealthCheckScheduler
 from seaway.model.cluster import ClusterState
-from seaway.model.errors import ConfigError
-from seaway.sources.files import FileSource
+from seaway.model.errors import ConfigError, InvalidConfiguration
+from seaway.sources.files import FileSource, load_paths
 
 log = logging.getLogger("seaway")
 
 
 def _utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _health_check_view(check: HealthCheck | None) -> dict[str, Any] | None:
+    if check is None:
+        return None
+    return {
+        "protocol": check.protocol,
+        "port": check.port,
+        "path": check.path if check.protocol == "http" else None,
+        "intervalSeconds": check.interval,
+        "timeoutSeconds": check.timeout,
+        "healthyThreshold": check.healthy_threshold,
+        "unhealthyThreshold": check.unhealthy_threshold,
+    }
+
+
+def _request_fields(c: BackendCounters | None) -> dict[str, Any]:
+    """L7 request counters of a backend, present once an L7 data plane counted some."""
+    if c is None or not (c.requests or c.requests_active):
+        return {}
+    return {
+        "requests": c.requests,
+        "requestsActive": c.requests_active,
+        "responses": dict(c.responses),
+    }
+
+
+def _sum_counters(a: BackendCounters, b: BackendCounters) -> BackendCounters:
+    """One backend's counters from two planes (histograms: the one that has samples)."""
+    responses = dict(a.responses)
+    for klass, count in b.responses.items():
+        responses[klass] = responses.get(klass, 0) + count
+    return BackendCounters(
+        active=a.active + b.active,
+        total=a.total + b.total,
+        failed=a.failed + b.failed,
+        bytes_to_backend=a.bytes_to_backend + b.bytes_to_backend,
+        bytes_from_backend=a.bytes_from_backend + b.bytes_from_backend,
+        connect_duration=a.connect_duration,
+        requests_active=a.requests_active + b.requests_active,
+        requests=a.requests + b.requests,
+        responses=responses,
+        request_duration=b.request_duration if b.requests else a.request_duration,
+    )
 
 
 def default_state_file() -> Path:
@@ -65,6 +117,7 @@ class AddressMemory:
 
     def remember(self, config: DesiredConfig) -> None:
         current = {k: v.ingress for k, v in config.services.items() if v.ingress}
+        current.update(config.route_addresses)  # Gateways' and the Ingress listener's
         if current == self.addresses:
             return
         self.addresses = current
@@ -80,7 +133,19 @@ class AddressMemory:
 
 
 class Seaway:
-    """One load balancer instance serving the manifests at ``paths``."""
+    """One load balancer instance serving the manifests at ``paths``.
+
+    Health: probe results (``HealthCheckScheduler``) and connection outcomes (the
+    proxy's ``on_health_event``) go through ``record_health_event`` into the
+    ``HealthTracker``; when a backend leaves or rejoins its set, the configuration is
+    planned again from the same snapshot and re-applied, so only the sets that
+    changed change.
+
+    Lifecycle: ``request_shutdown`` (SIGTERM) fails ``/readyz`` at once, keeps
+    accepting for the shutdown delay, stops accepting, waits for open connections
+    (up to ``drainTimeoutSeconds``, 0: until they end), then ``serve`` returns.
+    ``request_reload`` (SIGHUP) reads the files at once.
+    """
 
     def __init__(
         self,
@@ -90,12 +155,36 @@ class Seaway:
         state_file: Path | None = None,
         dataplanes: Sequence[DataPlane] | None = None,
         rng: random.Random | None = None,
+        shutdown_delay: float | None = None,
+        admin_token_file: str | None = None,
+        access_log: AccessLogSpec | None = None,
     ) -> None:
         self._rng = rng or random.Random()
+        # Observability (docs/operations.md): the access log writer (its target comes
+        # from ``access_log`` or the SeawayConfig's accessLog), and reload statistics.
+        self._admin_token_file_override = admin_token_file
+        self._access_log_override = access_log
+        self.access_log = AccessLog(access_log)
+        self.reloads = ReloadStats()
+        self._paths = tuple(paths)
         self._source = FileSource(paths, on_change=self._on_change, on_error=self._on_error)
+        self.health = HealthTracker()
+        self._health_changed = False
+        self._health_timer: asyncio.TimerHandle | None = None
+        self._probes = HealthCheckScheduler(self.record_health_event, rng=self._rng)
         # Each data plane serves its part of the desired configuration (the L4 proxy:
         # listeners of LoadBalancer Services) and ignores the rest.
-        self._dataplanes: list[DataPlane] = list(dataplanes or [ProxyDataPlane(rng=self._rng)])
+        self._dataplanes: list[DataPlane] = list(
+            dataplanes or [ProxyDataPlane(
+                    rng=self._rng,
+                    on_health_event=self.record_health_event,
+                    access_log=self.access_log,
+                ), HttpDataPlane(rng=self._rng)]
+        )
+        self._shutdown_delay_override = shutdown_delay
+        self._stopping = asyncio.Event()
+        self._reload_task: asyncio.Task[None] | None = None
+        self._warned: set[str] = set()
         self._admin_address_override = admin_address
         self._state_file = state_file
         self._memory: AddressMemory | None = None
@@ -118,8 +207,100 @@ class Seaway:
 
     def _on_error(self, errors: list[ConfigError]) -> None:
         self.last_error = LastError(time.time(), tuple(errors))
+        self.reloads = replace(
+            self.reloads, failures=self.reloads.failures + 1, last_errors=len(errors)
+        )
         for error in errors:
-            log.error("invalid configuration, still serving the last good one: %s", error)
+            log.error(
+                "invalid configuration, still serving the last good one: %s "
+                "(fix the file: it is read again when saved)",
+                error,
+            )
+
+    # -- health --------------------------------------------------------------------
+
+    def record_health_event(self, event: HealthEvent) -> None:
+        """Take one health result (a probe, a connect, an L7 response); re-plan if needed.
+
+        Synchronous and cheap: the proxy calls it once per connection. Data planes and
+        probers call it on the event loop; ``event.at`` is the loop's clock.
+        """
+        if self.health.apply(event):
+            verdict = self.health.view(event.at).verdict(event.set_key, event.backend_key)
+            log.warning(
+                "backend %s of %s: %s (%s)",
+                event.backend_key,
+                event.set_key,
+                verdict or "back in its set",
+                event.kind,
+            )
+            self._health_changed = True
+            self._wake.set()
+
+    def _health_tick(self) -> None:
+        self._health_timer = None
+        self._health_changed = True
+        self._wake.set()
+
+    def _schedule_health_tick(self, now: float) -> None:
+        if self._health_timer is not None:
+            self._health_timer.cancel()
+            self._health_timer = None
+        when = self.health.next_change(now)
+        if when is not None:
+            loop = asyncio.get_running_loop()
+            self._health_timer = loop.call_at(when, self._health_tick)
+
+    # -- signals -------------------------------------------------------------------
+
+    def request_shutdown(self) -> None:
+        """Begin the graceful shutdown (SIGTERM): see the class docstring."""
+        if not self._stopping.is_set():
+            self._ready = False
+            self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def request_reload(self) -> None:
+        """Read the files now (SIGHUP), without waiting for the next poll."""
+        if self._reload_task is None or self._reload_task.done():
+            self._reload_task = asyncio.get_running_loop().create_task(self._reload())
+
+    async def _reload(self) -> None:
+        log.info("SIGHUP: reading %s", ", ".join(self._paths))
+        try:
+            state = await asyncio.to_thread(load_paths, self._paths)
+        except InvalidConfiguration as exc:
+            self._on_error(list(exc.errors))
+            return
+        self._on_change(state)
+
+    @property
+    def shutdown_delay(self) -> float:
+        if self._shutdown_delay_override is not None:
+            return self._shutdown_delay_override
+        return self.state.settings.shutdown_delay_seconds
+
+    async def _shutdown(self) -> None:
+        delay = self.shutdown_delay
+        log.info("shutting down: /readyz fails; still accepting for %.1f s", delay)
+        await asyncio.sleep(delay)
+        draining = [dp for dp in self._dataplanes if isinstance(dp, DrainingDataPlane)]
+        for dataplane in draining:
+            dataplane.stop_accepting()
+        limit = self.state.settings.drain_timeout_seconds or None
+        log.info(
+            "stopped accepting; draining open connections (%s)",
+            f"up to {limit:g} s" if limit else "until they end",
+        )
+        left = 0
+        for dataplane in draining:
+            left += await dataplane.wait_drained(limit)
+        if left:
+            log.warning("drain time over: resetting %d connection(s)", left)
+        log.info("drained; exiting")
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -130,25 +311,60 @@ class Seaway:
         if path is None and state.settings.state_file:
             path = Path(state.settings.state_file)
         self._memory = AddressMemory(path if path is not None else default_state_file())
+        self.access_log.start()
         await self._apply(state)
         address = self._admin_address_override or state.settings.admin_address
-        self.admin = AdminServer(address, self.snapshot, ready=lambda: self._ready)
+        token_file = self._admin_token_file_override or state.settings.admin_token_file
+        token = read_token_file(token_file) if token_file else None
+        self.admin = AdminServer(
+            address,
+            self.snapshot,
+            ready=lambda: self._ready,
+            metrics=MetricsEndpoint(self.metrics_view),
+            token=token,
+        )
         await self.admin.start()
         self._ready = True
-        log.info("admin API on http://%s/api/v1/state", self.admin.bound_address)
+        log.info(
+            "admin API on http://%s/ (status page, /api/v1/state, /metrics)",
+            self.admin.bound_address,
+        )
+        if token is not None:
+            log.info(
+                "admin API authentication is on: requests need Authorization: Bearer <token> "
+                "from %s (/healthz, /readyz and the page at / are open)",
+                token_file,
+            )
 
     async def serve(self) -> None:
-        """Watch the sources and apply changes until cancelled."""
+        """Watch the sources and apply changes until cancelled, or until a requested
+        shutdown has drained."""
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._source.run())
-            tasks.create_task(self._reconcile())
+            source = tasks.create_task(self._source.run())
+            reconcile = tasks.create_task(self._reconcile())
+            await self._stopping.wait()
+            # Changes still apply during the delay and the drain: a backend that goes
+            # away meanwhile must still stop getting connections.
+            await self._shutdown()
+            source.cancel()
+            reconcile.cancel()
 
     async def close(self) -> None:
         self._ready = False
+        if self._health_timer is not None:
+            self._health_timer.cancel()
+            self._health_timer = None
+        if self._reload_task is not None:
+            self._reload_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reload_task
+        await self._probes.close()
         if self.admin is not None:
             await self.admin.close()
         for dataplane in self._dataplanes:
             await dataplane.close()
+        # After the data planes: connections they reset are logged too.
+        await asyncio.to_thread(self.access_log.close)
 
     async def run(self) -> None:
         """start(), serve() until cancelled, close()."""
@@ -166,31 +382,88 @@ class Seaway:
             state, self._pending = self._pending, None
             if state is not None:
                 await self._apply(state)
+            elif self._health_changed:
+                await self._apply(self.state, reason="health")
 
-    async def _apply(self, state: ClusterState) -> None:
+    async def _apply(self, state: ClusterState, reason: str = "configuration") -> None:
         assert self._memory is not None
-        config = plan(state, self._memory.addresses)
+        self._health_changed = False
+        now = asyncio.get_running_loop().time()
+        config = plan(state, self._memory.addresses, self.health.view(now))
+        self.health.sync(config)
         listener_errors: dict[str, str] = {}
         for dataplane in self._dataplanes:
             result = await dataplane.apply(config)
             listener_errors.update(result.errors)
+        self._probes.sync(self.health.probe_targets(config))
+        self._schedule_health_tick(now)
+        if state is not self.state:
+            self._warn_timeline(state)
         self.state = state
         self.config = config
         self.generation += 1
         self.applied_at = time.time()
-        self.last_error = None
+        if reason == "configuration":
+            # A re-plan for health applies the same files: a refused change stays shown.
+            self.last_error = None
+            self.reloads = replace(
+                self.reloads,
+                successes=self.reloads.successes + 1,
+                last_success=self.applied_at,
+                last_errors=0,
+            )
+            self._configure_access_log(state)
         self.listener_errors = listener_errors
         self._memory.remember(config)
         for key, why in listener_errors.items():
-            log.error("cannot open listener %s: %s", key, why)
+            log.error(
+                "cannot open listener %s: %s (seaway retries at every change; free the port, "
+                "or give the Service another address or port)",
+                key,
+                why,
+            )
         log.info(
-            "applied configuration %d: %d services, %d listeners",
+            "applied configuration %d (%s): %d services, %d listeners",
             self.generation,
+            reason,
             len(config.services),
             len(config.listeners),
         )
 
+    def _warn_timeline(self, state: ClusterState) -> None:
+        """Log each timeline warning once (``seaway validate`` prints them too)."""
+        warnings = timeline_warnings(state)
+        for warning in warnings:
+            if warning not in self._warned:
+                log.warning("timeline: %s", warning)
+        self._warned = set(warnings)
+
+    def _configure_access_log(self, state: ClusterState) -> None:
+        spec = self._access_log_override
+        settings = state.settings.access_log
+        if spec is None and settings.path is not None:
+            spec = AccessLogSpec(settings.path, settings.format)
+        if spec != self.access_log.spec:
+            log.info(
+                "access log: %s",
+                f"{spec.format} lines to {spec.path}" if spec is not None else "off",
+            )
+        self.access_log.configure(spec)
+
     # -- admin state -------------------------------------------------------------
+
+    def metrics_view(self) -> MetricsView:
+        """What ``/metrics`` reports, read at scrape time."""
+        access = self.access_log
+        return MetricsView(
+            version=__version__,
+            config=self.config,
+            counters=self.counters(),
+            reloads=self.reloads,
+            generation=self.generation,
+            listener_errors=self.listener_errors,
+            access_log=(access.written, access.dropped) if access.enabled else None,
+        )
 
     def counters(self) -> Counters:
         """Every data plane's counters in one view (keys do not overlap between planes)."""
@@ -199,7 +472,10 @@ class Seaway:
         merged = Counters()
         for dataplane in self._dataplanes:
             counters = dataplane.counters()
-            merged.backends.update(counters.backends)
+            for key, c in counters.backends.items():
+                earlier = merged.backends.get(key)
+                # The L4 and L7 planes may serve the same backend of the same set.
+                merged.backends[key] = c if earlier is None else _sum_counters(earlier, c)
             merged.listeners.update(counters.listeners)
         return merged
 
@@ -231,9 +507,17 @@ class Seaway:
                             "terminating": ep.terminating,
                             "usable": ep.usable,
                             "reason": ep.reason,
+                            "health": self.health.status(
+                                set_key, join_host_port(ep.address, ep.port)
+                            )
+                            if backend_set.health_check is not None
+                            else None,
                             "active": c.active if c else 0,
                             "total": c.total if c else 0,
                             "failed": c.failed if c else 0,
+                            "bytesToBackend": c.bytes_to_backend if c else 0,
+                            "bytesFromBackend": c.bytes_from_backend if c else 0,
+                            **_request_fields(c),
                         }
                     )
                 ports.append(
@@ -249,6 +533,16 @@ class Seaway:
                         ],
                         "algorithm": backend_set.algorithm,
                         "emptyReason": backend_set.empty_reason,
+                        "hashOn": backend_set.hash_on,
+                        "sessionAffinity": (
+                            {"type": "ClientIP", "timeoutSeconds": backend_set.affinity_timeout}
+                            if backend_set.affinity_timeout is not None
+                            else None
+                        ),
+                        "proxyProtocol": backend_set.proxy_protocol,
+                        "backendsMode": backend_set.mode,
+                        "panic": backend_set.panic,
+                        "healthCheck": _health_check_view(backend_set.health_check),
                         "endpoints": endpoints,
                     }
                 )
@@ -286,6 +580,8 @@ class Seaway:
                     "active": lc.active if lc else 0,
                     "total": lc.total if lc else 0,
                     "rejected": lc.rejected if lc else 0,
+                    "sourceRanges": [str(net) for net in listener.source_ranges],
+                    "acceptProxyProtocol": listener.accept_proxy_protocol,
                     "error": self.listener_errors.get(lkey, ""),
                 }
             )
@@ -298,4 +594,5 @@ class Seaway:
             "listenerErrors": dict(self.listener_errors),
             "services": services,
             "listeners": listeners,
+            **routes_snapshot(self.config, counters, self.listener_errors),
         }

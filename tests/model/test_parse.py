@@ -284,7 +284,8 @@ BAD = [
         ),
         SVC,
         "metadata.annotations[seaway.io/algorithm]",
-        "must be one of maglev, random, round-robin, got 'fastest'",
+        "must be one of dh, lc, least-request, maglev, nq, peak-ewma, random, ring-hash, "
+        "round-robin, sed, sh, wlc, got 'fastest'",
     ),
     Bad(
         "bad hash-on annotation",
@@ -474,7 +475,8 @@ BAD = [
         config("{algorithm: fastest}"),
         CFG,
         "spec.algorithm",
-        "must be one of maglev, random, round-robin",
+        "must be one of dh, lc, least-request, maglev, nq, peak-ewma, random, ring-hash, "
+        "round-robin, sed, sh, wlc",
     ),
     Bad(
         "connect attempts zero",
@@ -611,7 +613,7 @@ def test_list_kind_expands_items() -> None:
         "items": [
             {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}},
             {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n2"}},
-            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}},
+            {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "d"}},
         ],
     }
     result = parse_document(document, "l.yaml#1")
@@ -620,7 +622,7 @@ def test_list_kind_expands_items() -> None:
         ("n2", "l.yaml#1 items[1]"),
     ]
     assert result.notes == (
-        "l.yaml#1 items[2]: skipped Deployment default/d (apps/v1): not read by seaway",
+        "l.yaml#1 items[2]: skipped StatefulSet default/d (apps/v1): not read by seaway",
     )
 
 
@@ -628,7 +630,7 @@ def test_unknown_kinds_and_foreign_groups_are_noted_not_errors() -> None:
     text = textwrap.dedent(
         """\
         apiVersion: networking.k8s.io/v1
-        kind: Ingress
+        kind: NetworkPolicy
         metadata: {name: site, namespace: shop}
         ---
         apiVersion: rbac.authorization.k8s.io/v1
@@ -643,7 +645,7 @@ def test_unknown_kinds_and_foreign_groups_are_noted_not_errors() -> None:
     result = parse_text(text, SOURCE)
     assert result.errors == () and result.objects == ()
     assert result.notes == (
-        "m.yaml#1: skipped Ingress shop/site (networking.k8s.io/v1): not read by seaway",
+        "m.yaml#1: skipped NetworkPolicy shop/site (networking.k8s.io/v1): not read by seaway",
         "m.yaml#2: skipped ClusterRole default/reader (rbac.authorization.k8s.io/v1): "
         "not read by seaway",
         "m.yaml#3: skipped Service default/hello (serving.knative.dev/v1): not read by seaway",

@@ -64,11 +64,11 @@ def test_files_and_directories_mix_and_a_file_named_twice_is_read_once(tmp_path:
 
 
 def test_unknown_kinds_in_files_are_noted(tmp_path: Path) -> None:
-    deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n"
-    path = write(tmp_path / "app.yaml", deployment + "---\n" + service("web"))
+    stateful = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: web, namespace: shop}\n"
+    path = write(tmp_path / "app.yaml", stateful + "---\n" + service("web"))
     state = load_paths([str(path)])
     assert list(state.services) == ["default/web"]
-    assert state.notes == (f"{path}#1: skipped Deployment shop/web (apps/v1): not read by seaway",)
+    assert state.notes == (f"{path}#1: skipped StatefulSet shop/web (apps/v1): not read by seaway",)
 
 
 def test_errors_from_every_file_are_reported(tmp_path: Path) -> None:

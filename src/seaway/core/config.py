@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from seaway.core.route_views import RoutesView
+from seaway.core.routes import RouteTable
+from seaway.core.tls import ListenerTls
 from seaway.model.objects import SeawaySettings
 
 HashOn = Literal["5-tuple", "source-ip"]
 ProxyProtocolVersion = Literal["v1", "v2"]
 L4Protocol = Literal["TCP", "UDP"]
+UpstreamProtocol = Literal["http1", "h2c"]
 
 
 def join_host_port(host: str, port: int) -> str:
@@ -59,6 +63,29 @@ class EndpointView:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """How the backends of a set are actively checked (resolved from settings and annotations).
+
+    ``port`` None means each backend's own port. ``expected_statuses`` are inclusive
+    ranges of HTTP status codes that pass.
+    """
+
+    protocol: Literal["http", "tcp"] = "tcp"
+    port: int | None = None
+    path: str = "/healthz"
+    expected_statuses: tuple[tuple[int, int], ...] = ((200, 399),)
+    interval: float = 5.0
+    timeout: float = 2.0
+    healthy_threshold: int = 2
+    unhealthy_threshold: int = 2
+    initial_jitter: float = 5.0
+
+    def time_to_unhealthy(self) -> float:
+        """Worst time from a backend's failure to its removal: interval x threshold + timeout."""
+        return self.interval * self.unhealthy_threshold + self.timeout
+
+
+@dataclass(frozen=True, slots=True)
 class BackendSet:
     """The backends of one Service port, and how to choose among them."""
 
@@ -78,6 +105,18 @@ class BackendSet:
     endpoints: tuple[EndpointView, ...] = ()
     # Why the set is empty, when it is ("no ready endpoints", ...).
     empty_reason: str = ""
+    # Active health check of ``candidates``; None when off.
+    health_check: HealthCheck | None = None
+    # The backends Kubernetes says may serve (before health checks and outlier
+    # detection took some out); ``backends`` is a subset, or all of them in panic.
+    candidates: tuple[Backend, ...] = ()
+    # Too few candidates are healthy: every candidate is used (healthy_panic_threshold).
+    panic: bool = False
+    # "pods" (EndpointSlice endpoints) or "nodes" (eligible Nodes at the nodePort).
+    mode: str = "pods"
+    # The protocol the L7 proxy speaks to these backends: "http1" or "h2c" (HTTP/2
+    # with prior knowledge), from appProtocol or seaway.io/upstream-protocol.
+    upstream_protocol: UpstreamProtocol = "http1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +151,27 @@ class ServiceView:
     message: str = ""  # why no address, or why not served
 
 
+@dataclass(frozen=True, slots=True)
+class HttpListener:
+    """One address:port seaway serves HTTP (1.1, and HTTP/2) on, with its compiled routes.
+
+    ``owner`` is ``Ingress`` (the shared Ingress listener) or ``Gateway namespace/name``.
+    Route backends name keys of ``DesiredConfig.http_backend_sets``. ``tls`` set: the
+    listener terminates TLS with those certificates (HTTPS).
+    """
+
+    address: str
+    port: int
+    owner: str
+    routes: RouteTable
+    tls: ListenerTls | None = None
+
+    @property
+    def key(self) -> str:
+        scheme = "HTTPS" if self.tls is not None else "HTTP"
+        return f"{scheme}/{join_host_port(self.address, self.port)}"
+
+
 def _empty() -> Mapping[str, object]:
     return MappingProxyType({})
 
@@ -124,3 +184,11 @@ class DesiredConfig:
     backend_sets: Mapping[str, BackendSet] = field(default_factory=_empty)  # type: ignore[arg-type]
     services: Mapping[str, ServiceView] = field(default_factory=_empty)  # type: ignore[arg-type]
     settings: SeawaySettings = field(default_factory=SeawaySettings)
+    # L7: HTTP listeners with their routes, the backend sets they balance per request
+    # (same keys as backend_sets, with the L7 algorithm), the route objects' status,
+    # and the addresses handed to Gateways and Ingresses (by claim key, remembered
+    # across restarts like Services' addresses).
+    http_listeners: Mapping[str, HttpListener] = field(default_factory=_empty)  # type: ignore[arg-type]
+    http_backend_sets: Mapping[str, BackendSet] = field(default_factory=_empty)  # type: ignore[arg-type]
+    routes: RoutesView = field(default_factory=RoutesView)
+    route_addresses: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)  # type: ignore[arg-type]

@@ -10,21 +10,29 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import cast
 
 from seaway.core.addresses import allocate_addresses, is_seaway_load_balancer
 from seaway.core.balancers.registry import ALGORITHM_NAMES
 from seaway.core.config import (
+    Backend,
     BackendSet,
     DesiredConfig,
+    EndpointView,
     HashOn,
     L4Protocol,
     Listener,
     ProxyProtocolVersion,
     ServiceView,
+    join_host_port,
 )
 from seaway.core.endpoints import EndpointSelection, select_endpoints
+from seaway.core.health import NO_HEALTH, HealthView
+from seaway.core.health_checks import BackendMode, backend_mode, resolve_health_check
+from seaway.core.nodes import node_backends, nodes_mode_problem
+from seaway.core.route_plan import plan_routes, route_address_claims
 from seaway.model.annotations import (
     ACCEPT_PROXY_PROTOCOL,
     ALGORITHM,
@@ -59,7 +67,11 @@ def node_labels(state: ClusterState, node_name: str | None) -> Mapping[str, str]
     return MappingProxyType({})
 
 
-def plan(state: ClusterState, previous_addresses: Mapping[str, tuple[str, ...]]) -> DesiredConfig:
+def plan(
+    state: ClusterState,
+    previous_addresses: Mapping[str, tuple[str, ...]],
+    health: HealthView = NO_HEALTH,
+) -> DesiredConfig:
     """The desired configuration for ``state``.
 
     ``previous_addresses`` are the LoadBalancer addresses handed out before (by Service
@@ -74,13 +86,23 @@ def plan(state: ClusterState, previous_addresses: Mapping[str, tuple[str, ...]])
       ``seaway.io/accept-proxy-protocol``; a value seaway does not know falls back to
       the default (the manifest parser reports it).
     - sessionAffinity ClientIP sets the backend set's affinity timeout.
+    - ``seaway.io/backends: nodes`` makes the eligible Nodes (``node_backends``) at the
+      port's nodePort the candidates instead of the endpoints; a port without a
+      nodePort then gets none, and the Service's view says so.
+    - Health (``health``, from ``HealthTracker.view``) takes unhealthy and ejected
+      backends out of the candidates, with the reason in the endpoint views. When
+      fewer than ``healthy_panic_threshold`` percent of the candidates are left, the
+      set is in panic and uses every candidate (Envoy's panic threshold): sending to
+      possibly failing backends beats sending nowhere or overloading the few left.
     - Every LoadBalancer Service of seaway's class gets its allocated address plus its
       spec.externalIPs, and a listener per (address, TCP/UDP port) with
       loadBalancerSourceRanges. Services of another class get a view and no listener.
     """
     settings = state.settings
     labels = node_labels(state, settings.node_name)
-    allocation = allocate_addresses(state.services, state.pools, settings, previous_addresses)
+    # Gateways and the Ingress listener take addresses from the same pools (after Services).
+    claims = {**state.services, **route_address_claims(state)}
+    allocation = allocate_addresses(claims, state.pools, settings, previous_addresses)
 
     backend_sets: dict[str, BackendSet] = {}
     listeners: dict[str, Listener] = {}
@@ -107,10 +129,37 @@ def plan(state: ClusterState, previous_addresses: Mapping[str, tuple[str, ...]])
                 if SCTP_MESSAGE not in messages:
                     messages.append(SCTP_MESSAGE)
                 continue
-            selection = select_endpoints(
-                service, port, state.slices_for(service.key), settings.node_name, labels
-            )
-            backend_set = _backend_set(service, port, selection, settings)
+            mode = backend_mode(service)
+            if mode == "nodes":
+                node_problem = nodes_mode_problem(service, port)
+                if node_problem and node_problem not in messages:
+                    messages.append(node_problem)
+                backends, node_views = node_backends(port, state.nodes.values())
+                empty = node_problem or ("no nodes" if not node_views else "no node is eligible")
+                backend_set = _backend_set(
+                    service,
+                    port,
+                    candidates=backends,
+                    views=node_views,
+                    empty_reason=empty,
+                    settings=settings,
+                    mode=mode,
+                    health=health,
+                )
+            else:
+                selection = select_endpoints(
+                    service, port, state.slices_for(service.key), settings.node_name, labels
+                )
+                backend_set = _backend_set(
+                    service,
+                    port,
+                    candidates=selection.external,
+                    views=selection.views,
+                    empty_reason=_empty_reason(service, selection, settings),
+                    settings=settings,
+                    mode=mode,
+                    health=health,
+                )
             backend_sets[backend_set.key] = backend_set
             port_keys.append(backend_set.key)
             served_ports.append((port, backend_set.key))
@@ -153,16 +202,57 @@ def plan(state: ClusterState, previous_addresses: Mapping[str, tuple[str, ...]])
             message="; ".join(messages),
         )
 
+    routes = plan_routes(state, allocation, backend_sets)
     return DesiredConfig(
         listeners=MappingProxyType(dict(sorted(listeners.items()))),
         backend_sets=MappingProxyType(dict(sorted(backend_sets.items()))),
         services=MappingProxyType(dict(sorted(views.items()))),
         settings=settings,
+        http_listeners=routes.http_listeners,
+        http_backend_sets=routes.http_backend_sets,
+        routes=routes.routes,
+        route_addresses=routes.route_addresses,
     )
 
 
+def _apply_health(
+    set_key: str,
+    candidates: tuple[Backend, ...],
+    views: tuple[EndpointView, ...],
+    health: HealthView,
+    panic_threshold: int,
+) -> tuple[tuple[Backend, ...], tuple[EndpointView, ...], bool]:
+    """The candidates health leaves in (all of them in panic), the views, and the panic flag."""
+    if not health.verdicts or not candidates:
+        return candidates, views, False
+    verdicts = {b.key: health.verdict(set_key, b.key) for b in candidates}
+    healthy = tuple(b for b in candidates if verdicts[b.key] is None)
+    if len(healthy) == len(candidates):
+        return candidates, views, False
+    # Envoy: panic when the healthy share is below the threshold.
+    panic = len(healthy) * 100 < panic_threshold * len(candidates)
+    marked: list[EndpointView] = []
+    for view in views:
+        verdict = verdicts.get(join_host_port(view.address, view.port)) if view.usable else None
+        if verdict is None:
+            marked.append(view)
+        elif panic:
+            marked.append(replace(view, reason=f"{verdict} (used: panic)"))
+        else:
+            marked.append(replace(view, usable=False, reason=verdict))
+    return (candidates if panic else healthy), tuple(marked), panic
+
+
 def _backend_set(
-    service: Service, port: ServicePort, selection: EndpointSelection, settings: SeawaySettings
+    service: Service,
+    port: ServicePort,
+    *,
+    candidates: tuple[Backend, ...],
+    views: tuple[EndpointView, ...],
+    empty_reason: str,
+    settings: SeawaySettings,
+    mode: BackendMode,
+    health: HealthView,
 ) -> BackendSet:
     notes = service.meta.annotations
     algorithm = notes.get(ALGORITHM, settings.algorithm)
@@ -177,19 +267,29 @@ def _backend_set(
     affinity = (
         float(service.session_affinity_timeout) if service.session_affinity == "ClientIP" else None
     )
+    key = backend_set_key(service, port)
+    backends, views, panic = _apply_health(
+        key, candidates, views, health, settings.healthy_panic_threshold
+    )
+    if candidates and not backends:
+        empty_reason = "every backend is unhealthy or ejected"
     return BackendSet(
-        key=backend_set_key(service, port),
+        key=key,
         service=service.key,
         port_name=port.name,
         protocol=cast(L4Protocol, port.protocol),
-        backends=selection.external,
+        backends=backends,
         algorithm=algorithm,
         hash_on=hash_on,
         affinity_timeout=affinity,
         proxy_protocol=proxy_protocol,
         maglev_table_size=settings.maglev_table_size,
-        endpoints=selection.views,
-        empty_reason="" if selection.external else _empty_reason(service, selection, settings),
+        endpoints=views,
+        empty_reason="" if backends else empty_reason,
+        health_check=resolve_health_check(service, mode, settings.health_check),
+        candidates=candidates,
+        panic=panic,
+        mode=mode,
     )
 
 

@@ -20,4 +20,51 @@ BOOLEAN_VALUES = frozenset({"true", "false"})
 # MetalLB's annotation asking for specific addresses (comma-separated).
 METALLB_LOAD_BALANCER_IPS = "metallb.io/loadBalancerIPs"
 
-KNOWN = frozenset({ALGORITHM, HASH_ON, PROXY_PROTOCOL, ACCEPT_PROXY_PROTOCOL})
+# What the backends of this Service are: "pods" (default: the EndpointSlice
+# endpoints, container-native) or "nodes" (every eligible Node's InternalIP at the
+# port's nodePort, as cloud load balancers do).
+BACKENDS = "seaway.io/backends"
+BACKENDS_VALUES = frozenset({"pods", "nodes"})
+# Active health check of this Service's backends (defaults: SeawayConfig
+# spec.healthCheck). "none" turns checks off; "http" or "tcp" turns them on.
+HEALTH_CHECK_PROTOCOL = "seaway.io/health-check-protocol"
+HEALTH_CHECK_PROTOCOL_VALUES = frozenset({"http", "tcp", "none"})
+HEALTH_CHECK_PATH = "seaway.io/health-check-path"
+# Port probed; default: the backend's port (pods), the kube-proxy health port (nodes).
+HEALTH_CHECK_PORT = "seaway.io/health-check-port"
+# Status codes that pass an HTTP check: "200", "200-399", "200,204,300-399".
+HEALTH_CHECK_EXPECTED_STATUSES = "seaway.io/health-check-expected-statuses"
+HEALTH_CHECK_INTERVAL = "seaway.io/health-check-interval"  # seconds
+HEALTH_CHECK_TIMEOUT = "seaway.io/health-check-timeout"  # seconds
+HEALTH_CHECK_HEALTHY_THRESHOLD = "seaway.io/health-check-healthy-threshold"
+HEALTH_CHECK_UNHEALTHY_THRESHOLD = "seaway.io/health-check-unhealthy-threshold"
+HEALTH_CHECK_SECONDS = frozenset({HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TIMEOUT})
+HEALTH_CHECK_COUNTS = frozenset({HEALTH_CHECK_HEALTHY_THRESHOLD, HEALTH_CHECK_UNHEALTHY_THRESHOLD})
+HEALTH_CHECK = frozenset(
+    {
+        HEALTH_CHECK_PROTOCOL,
+        HEALTH_CHECK_PATH,
+        HEALTH_CHECK_PORT,
+        HEALTH_CHECK_EXPECTED_STATUSES,
+        *HEALTH_CHECK_SECONDS,
+        *HEALTH_CHECK_COUNTS,
+    }
+)
+
+# The protocol the L7 proxy speaks to this Service's backends: "h2c" (HTTP/2 over
+# cleartext, prior knowledge) or "http1"; default: from the port's appProtocol
+# (kubernetes.io/h2c or grpc mean h2c), else http1.
+UPSTREAM_PROTOCOL = "seaway.io/upstream-protocol"
+UPSTREAM_PROTOCOL_VALUES = frozenset({"h2c", "http1"})
+
+KNOWN = frozenset(
+    {
+        ALGORITHM,
+        HASH_ON,
+        PROXY_PROTOCOL,
+        ACCEPT_PROXY_PROTOCOL,
+        BACKENDS,
+        UPSTREAM_PROTOCOL,
+        *HEALTH_CHECK,
+    }
+)

@@ -7,6 +7,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from seaway.model.objects import EndpointSlice, IPAddressPool, Node, SeawaySettings, Service
+from seaway.model.routes import (
+    Gateway,
+    GatewayClass,
+    HTTPRoute,
+    Ingress,
+    IngressClass,
+    Namespace,
+)
+from seaway.model.secrets import Secret
+from seaway.model.workloads import Workload
 
 
 def _frozen_map() -> Mapping[str, object]:
@@ -31,8 +41,23 @@ class ClusterState:
     nodes: Mapping[str, Node] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
     pools: Mapping[str, IPAddressPool] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
     settings: SeawaySettings = field(default_factory=SeawaySettings)
+    # Route kinds: namespaced ones keyed ``namespace/name``, cluster-scoped by name.
+    ingresses: Mapping[str, Ingress] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
+    ingress_classes: Mapping[str, IngressClass] = field(
+        default_factory=_frozen_map  # type: ignore[arg-type]
+    )
+    gateway_classes: Mapping[str, GatewayClass] = field(
+        default_factory=_frozen_map  # type: ignore[arg-type]
+    )
+    gateways: Mapping[str, Gateway] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
+    http_routes: Mapping[str, HTTPRoute] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
+    namespaces: Mapping[str, Namespace] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
+    # TLS Secrets (kubernetes.io/tls), keyed ``namespace/name``; checked when parsed.
+    secrets: Mapping[str, Secret] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
     # Notes about skipped input (unknown kinds), shown in the admin state; not errors.
     notes: tuple[str, ...] = ()
+    # Deployments and Pods, keyed "Kind namespace/name": read only by the timeline rule.
+    workloads: Mapping[str, Workload] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
 
     def slices_for(self, service_key: str) -> tuple[EndpointSlice, ...]:
         return self.slices_by_service.get(service_key, ())

@@ -40,6 +40,8 @@ class ObjectMeta:
     annotations: Mapping[str, str] = field(default_factory=_empty_map)
     deletion_timestamp: str | None = None
     source: str = ""  # "path/to/file.yaml#3" (document index), for error messages
+    # RFC 3339 UTC, e.g. "2024-01-02T03:04:05Z"; orders Gateway API routes on ties.
+    creation_timestamp: str | None = None
 
     @property
     def key(self) -> str:
@@ -192,6 +194,111 @@ class KeepaliveSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthCheckSettings:
+    """``spec.healthCheck``: active health check defaults for every Service.
+
+    A Service's ``seaway.io/health-check-*`` annotations override each field. Defaults
+    (justified in docs/health.md): a probe every 5 s, 2 s to answer, 2 results in a
+    row to change state, as Google Cloud's load balancer health checks default to;
+    HTTP checks pass on 200-399 as HAProxy's and AWS NLB's do.
+    """
+
+    # Check pods-mode Services that have no health-check annotation. Off: Kubernetes
+    # readiness already decides which pods get traffic, as kube-proxy relies on it.
+    pods: bool = False
+    # Check nodes-mode Services (HTTP /healthz on the kube-proxy health port), as every
+    # cloud load balancer does.
+    nodes: bool = True
+    protocol: Literal["http", "tcp"] = "tcp"
+    path: str = "/healthz"
+    expected_statuses: str = "200-399"
+    interval_seconds: float = 5.0
+    timeout_seconds: float = 2.0
+    healthy_threshold: int = 2
+    unhealthy_threshold: int = 2
+    # The first probe of a backend waits a random time up to this, so that probes
+    # started together (seaway's start, a new Service) spread out; None: the interval.
+    initial_jitter_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutlierSettings:
+    """``spec.outlierDetection``: passive health, Envoy's defaults.
+
+    ``consecutive_failures`` connect failures (L4) or gateway errors (L7) in a row
+    eject a backend for ``base_ejection_seconds`` times the number of times it was
+    ejected, at most ``max_ejection_seconds``; at most ``max_ejection_percent`` of a
+    set (but always at least one backend) is ejected at a time.
+    """
+
+    enabled: bool = True
+    consecutive_failures: int = 5
+    base_ejection_seconds: float = 30.0
+    max_ejection_seconds: float = 300.0
+    max_ejection_percent: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class IngressSettings:
+    """Where Ingresses of seaway's class are served: one address and port for all.
+
+    ``address`` None: the first free address of the address pools (the loopback pool
+    by default), taken only while some Ingress is served. Port 8080: unprivileged, so
+    no root is needed. ``serve_without_class``: also serve Ingresses that name no
+    class, as if seaway's IngressClass carried the default-class annotation.
+    """
+
+    address: str | None = None
+    port: int = 8080
+    serve_without_class: bool = False
+    # HTTPS (TLS termination) for Ingresses with spec.tls, on the same address.
+    tls_port: int = 8443
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """The L7 (HTTP/1.1) proxy's limits, timeouts and trust; every field has a default.
+
+    Sizes and timeouts follow ``seaway.http1.limits`` where they mean the same thing.
+    ``trusted_proxies`` are CIDRs of peers whose X-Forwarded-*/Forwarded headers are
+    kept and extended; from anyone else they are replaced.
+    """
+
+    # Request line plus header fields (431 beyond; RFC 6585 section 5).
+    max_head_bytes: int = 16 * 1024
+    # Header fields per request (431 beyond).
+    max_header_count: int = 100
+    # Request-target length (414 beyond; RFC 9112 section 3 recommends at least 8000).
+    max_uri_bytes: int = 8 * 1024
+    # From the first byte of a request to the end of its header block (408 beyond).
+    header_timeout_seconds: float = 10.0
+    # Silence allowed on an idle keep-alive connection, and within a body or tunnel
+    # in either direction.
+    idle_timeout_seconds: float = 60.0
+    # From the request sent to the response head received from the backend (504 beyond).
+    upstream_timeout_seconds: float = 60.0
+    # Idle pooled upstream connections are closed after this.
+    upstream_idle_timeout_seconds: float = 30.0
+    # Upstream connections per backend at most (in use plus idle).
+    max_connections_per_backend: int = 256
+    # Balancing algorithm per request when the Service has no seaway.io/algorithm
+    # annotation (Envoy's and nginx's default is round-robin as well).
+    algorithm: str = "round-robin"
+    trusted_proxies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLogSettings:
+    """``spec.accessLog``: one line per L4 connection (and L7 request), off by default.
+
+    ``path`` "-" is standard output; ``format`` "json" (JSON lines) or "text".
+    """
+
+    path: str | None = None
+    format: Literal["json", "text"] = "json"
+
+
+@dataclass(frozen=True, slots=True)
 class SeawaySettings:
     """Global settings: the ``seaway.io/v1alpha1`` kind ``SeawayConfig``.
 
@@ -215,3 +322,18 @@ class SeawaySettings:
     keepalive: KeepaliveSettings = KeepaliveSettings()
     # Where assigned addresses are remembered across restarts; None disables.
     state_file: str | None = None
+    # A file holding the admin API's bearer token; required when the admin address is
+    # not loopback (docs/operations.md).
+    admin_token_file: str | None = None
+    access_log: AccessLogSettings = AccessLogSettings()
+    ingress: IngressSettings = IngressSettings()
+    http: HttpSettings = HttpSettings()
+    health_check: HealthCheckSettings = HealthCheckSettings()
+    outlier_detection: OutlierSettings = OutlierSettings()
+    # When fewer than this percentage of a set's backends are healthy (active checks,
+    # outlier detection), the set uses all of them: Envoy's healthy_panic_threshold.
+    healthy_panic_threshold: int = 50
+    # How long connections to a backend that left its set may go on; 0: until they end.
+    drain_timeout_seconds: float = 0.0
+    # After SIGTERM, how long seaway fails /readyz while still accepting connections.
+    shutdown_delay_seconds: float = 5.0

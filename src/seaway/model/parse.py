@@ -48,6 +48,7 @@ from seaway.model.fields import (
 )
 from seaway.model.objects import (
     SERVICE_NAME_LABEL,
+    AccessLogSettings,
     AddressType,
     Endpoint,
     EndpointConditions,
@@ -65,8 +66,53 @@ from seaway.model.objects import (
     Taint,
     TrafficPolicy,
 )
+from seaway.model.parse_health import (
+    HEALTH_SETTINGS_FIELDS,
+    check_health_annotations,
+    non_negative_number,
+    parse_health_check_settings,
+    parse_outlier_settings,
+    parse_panic_threshold,
+)
+from seaway.model.parse_routes import (
+    parse_gateway,
+    parse_gateway_class,
+    parse_http_route,
+    parse_http_settings,
+    parse_ingress,
+    parse_ingress_class,
+    parse_ingress_settings,
+    parse_namespace,
+)
+from seaway.model.parse_secrets import parse_secret
+from seaway.model.parse_workloads import parse_deployment, parse_pod
+from seaway.model.routes import (
+    Gateway,
+    GatewayClass,
+    HTTPRoute,
+    Ingress,
+    IngressClass,
+    Namespace,
+)
+from seaway.model.secrets import Secret
+from seaway.model.workloads import Deployment, Pod
 
-ParsedObject = Service | EndpointSlice | Node | IPAddressPool | SeawaySettings
+ParsedObject = (
+    Service
+    | EndpointSlice
+    | Node
+    | IPAddressPool
+    | SeawaySettings
+    | Namespace
+    | IngressClass
+    | Ingress
+    | GatewayClass
+    | Gateway
+    | HTTPRoute
+    | Deployment
+    | Pod
+    | Secret
+)
 Syntax = Literal["yaml", "json"]
 
 # The kinds seaway reads, with the one apiVersion it reads each in.
@@ -77,9 +123,20 @@ API_VERSIONS: Mapping[str, str] = MappingProxyType(
         "Node": "v1",
         "IPAddressPool": "metallb.io/v1beta1",
         "SeawayConfig": "seaway.io/v1alpha1",
+        "Namespace": "v1",
+        "IngressClass": "networking.k8s.io/v1",
+        "Ingress": "networking.k8s.io/v1",
+        "GatewayClass": "gateway.networking.k8s.io/v1",
+        "Gateway": "gateway.networking.k8s.io/v1",
+        "HTTPRoute": "gateway.networking.k8s.io/v1",
+        "Deployment": "apps/v1",
+        "Pod": "v1",
+        "Secret": "v1",
     }
 )
-CLUSTER_SCOPED_KINDS = frozenset({"Node", "SeawayConfig"})
+CLUSTER_SCOPED_KINDS = frozenset(
+    {"Node", "SeawayConfig", "Namespace", "IngressClass", "GatewayClass"}
+)
 DEFAULT_NAMESPACE = "default"
 
 _PROTOCOLS: tuple[Protocol, ...] = ("TCP", "UDP", "SCTP")
@@ -321,6 +378,7 @@ def _metadata(
         deletion = value.isoformat(timespec="seconds") + "Z"
     elif value is not None:
         deletion = r.string(metadata, "metadata", "deletionTimestamp")
+    creation = _timestamp(r, metadata, "creationTimestamp")
     return ObjectMeta(
         name=name,
         namespace=namespace,
@@ -328,7 +386,29 @@ def _metadata(
         annotations=r.string_map(metadata, "metadata", "annotations"),
         deletion_timestamp=deletion,
         source=r.source,
+        creation_timestamp=creation,
     )
+
+
+def _timestamp(r: FieldReader, metadata: Mapping[str, object], key: str) -> str | None:
+    """An RFC 3339 time as the API writes it (``2024-01-02T03:04:05Z``), or None."""
+    value = metadata.get(key)
+    if isinstance(value, datetime.datetime):
+        # YAML reads an unquoted RFC 3339 time as a timestamp; keep the API's form.
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+        return value.isoformat(timespec="seconds") + "Z"
+    text = r.string(metadata, "metadata", key)
+    if text is None:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        r.error(f"metadata.{key}", f"{text!r} is not an RFC 3339 time")
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(datetime.UTC).replace(tzinfo=None)
+    return parsed.isoformat(timespec="seconds") + "Z"
 
 
 # -- Service ---------------------------------------------------------------------------
@@ -468,6 +548,7 @@ def _check_service_annotations(r: FieldReader, meta: ObjectMeta) -> None:
         seaway_annotations.HASH_ON: seaway_annotations.HASH_ON_VALUES,
         seaway_annotations.PROXY_PROTOCOL: seaway_annotations.PROXY_PROTOCOL_VALUES,
         seaway_annotations.ACCEPT_PROXY_PROTOCOL: seaway_annotations.BOOLEAN_VALUES,
+        seaway_annotations.UPSTREAM_PROTOCOL: seaway_annotations.UPSTREAM_PROTOCOL_VALUES,
     }
     for key, value in meta.annotations.items():
         path = f"metadata.annotations[{key}]"
@@ -481,6 +562,7 @@ def _check_service_annotations(r: FieldReader, meta: ObjectMeta) -> None:
                     r.error(path, f"{part.strip()!r} is not a valid IP address")
         elif key.startswith(seaway_annotations.PREFIX) and key not in seaway_annotations.KNOWN:
             r.note(f"unknown annotation {key} ignored")
+    check_health_annotations(r, meta)
 
 
 # -- EndpointSlice ---------------------------------------------------------------------
@@ -673,6 +755,11 @@ _SETTINGS_FIELDS = frozenset(
         "udpFlowTableSize",
         "keepalive",
         "stateFile",
+        "adminTokenFile",
+        "accessLog",
+        "ingress",
+        "http",
+        *HEALTH_SETTINGS_FIELDS,
     }
 )
 _KEEPALIVE_FIELDS = frozenset({"enabled", "idleSeconds", "intervalSeconds", "count"})
@@ -716,6 +803,27 @@ def split_host_port(text: str) -> tuple[str, int] | None:
         return None  # an IPv6 host needs brackets
     port = int(port_text)
     return (host, port) if port <= PORT_MAX else None
+
+
+_ACCESS_LOG_FIELDS = frozenset({"path", "format"})
+_ACCESS_LOG_FORMATS = ("json", "text")
+
+
+def _access_log_settings(r: FieldReader, spec: Mapping[str, object]) -> AccessLogSettings:
+    raw = r.mapping(spec, "spec", "accessLog")
+    if raw is None:
+        return AccessLogSettings()
+    here = "spec.accessLog"
+    r.reject_unknown(raw, here, _ACCESS_LOG_FIELDS)
+    path = r.string(raw, here, "path")
+    fmt = r.string(raw, here, "format")
+    if fmt is not None and fmt not in _ACCESS_LOG_FORMATS:
+        r.error(f"{here}.format", f"must be json or text, got {fmt!r}")
+        fmt = None
+    if path == "":
+        r.error(f"{here}.path", 'must be a file path or "-" for standard output')
+        path = None
+    return AccessLogSettings(path=path, format="text" if fmt == "text" else "json")
 
 
 def _settings(r: FieldReader, doc: Mapping[str, object], meta: ObjectMeta) -> SeawaySettings:
@@ -776,7 +884,22 @@ def _settings(r: FieldReader, doc: Mapping[str, object], meta: ObjectMeta) -> Se
         udp_flow_table_size=r.integer(spec, "spec", "udpFlowTableSize", 1) or d.udp_flow_table_size,
         keepalive=keepalive,
         state_file=r.string(spec, "spec", "stateFile") or d.state_file,
+        admin_token_file=r.string(spec, "spec", "adminTokenFile") or d.admin_token_file,
+        access_log=_access_log_settings(r, spec),
+        ingress=parse_ingress_settings(r, spec),
+        http=parse_http_settings(r, spec, ALGORITHM_NAMES),
+        health_check=parse_health_check_settings(r, spec),
+        outlier_detection=parse_outlier_settings(r, spec),
+        healthy_panic_threshold=parse_panic_threshold(r, spec, d.healthy_panic_threshold),
+        drain_timeout_seconds=non_negative_number(r, spec, "spec", "drainTimeoutSeconds")
+        or d.drain_timeout_seconds,
+        shutdown_delay_seconds=_shutdown_delay(r, spec, d.shutdown_delay_seconds),
     )
+
+
+def _shutdown_delay(r: FieldReader, spec: Mapping[str, object], default: float) -> float:
+    value = non_negative_number(r, spec, "spec", "shutdownDelaySeconds")
+    return default if value is None else value  # 0 is meaningful: no delay
 
 
 _PARSERS: Mapping[str, Callable[[FieldReader, Mapping[str, object], ObjectMeta], ParsedObject]] = (
@@ -787,6 +910,15 @@ _PARSERS: Mapping[str, Callable[[FieldReader, Mapping[str, object], ObjectMeta],
             "Node": _node,
             "IPAddressPool": _pool,
             "SeawayConfig": _settings,
+            "Namespace": parse_namespace,
+            "IngressClass": parse_ingress_class,
+            "Ingress": parse_ingress,
+            "GatewayClass": parse_gateway_class,
+            "Gateway": parse_gateway,
+            "HTTPRoute": parse_http_route,
+            "Deployment": parse_deployment,
+            "Pod": parse_pod,
+            "Secret": parse_secret,
         }
     )
 )

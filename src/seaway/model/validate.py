@@ -24,6 +24,16 @@ from seaway.model.objects import (
 )
 from seaway.model.parse import ParsedObject, ParseResult, describe, kind_of
 from seaway.model.ports import slice_port_for
+from seaway.model.routes import (
+    Gateway,
+    GatewayClass,
+    HTTPRoute,
+    Ingress,
+    IngressClass,
+    Namespace,
+)
+from seaway.model.secrets import Secret
+from seaway.model.workloads import Deployment, Pod, Workload
 
 
 def build_state(results: Iterable[ParseResult]) -> ClusterState:
@@ -139,7 +149,14 @@ def _assemble(objects: Sequence[ParsedObject], notes: list[str]) -> ClusterState
     nodes: dict[str, Node] = {}
     pools: dict[str, IPAddressPool] = {}
     settings = SeawaySettings()
+    routes = _RouteObjects()
+    workloads: dict[str, Workload] = {}
     for obj in objects:
+        if routes.take(obj):
+            continue
+        if isinstance(obj, Deployment | Pod):
+            workloads[f"{kind_of(obj)} {obj.meta.key}"] = obj
+            continue
         if isinstance(obj, Service):
             services[obj.key] = obj
         elif isinstance(obj, EndpointSlice):
@@ -148,7 +165,7 @@ def _assemble(objects: Sequence[ParsedObject], notes: list[str]) -> ClusterState
             nodes[obj.meta.name] = obj
         elif isinstance(obj, IPAddressPool):
             pools[obj.meta.key] = obj
-        else:
+        elif isinstance(obj, SeawaySettings):
             settings = obj
     return ClusterState(
         services=MappingProxyType(services),
@@ -162,4 +179,45 @@ def _assemble(objects: Sequence[ParsedObject], notes: list[str]) -> ClusterState
         pools=MappingProxyType(pools),
         settings=settings,
         notes=tuple(notes),
+        ingresses=MappingProxyType(routes.ingresses),
+        ingress_classes=MappingProxyType(routes.ingress_classes),
+        gateway_classes=MappingProxyType(routes.gateway_classes),
+        gateways=MappingProxyType(routes.gateways),
+        http_routes=MappingProxyType(routes.http_routes),
+        namespaces=MappingProxyType(routes.namespaces),
+        secrets=MappingProxyType(routes.secrets),
+        workloads=MappingProxyType(workloads),
     )
+
+
+class _RouteObjects:
+    """The route kinds of a snapshot, keyed as ``ClusterState`` keys them."""
+
+    def __init__(self) -> None:
+        self.ingresses: dict[str, Ingress] = {}
+        self.ingress_classes: dict[str, IngressClass] = {}
+        self.gateway_classes: dict[str, GatewayClass] = {}
+        self.gateways: dict[str, Gateway] = {}
+        self.http_routes: dict[str, HTTPRoute] = {}
+        self.namespaces: dict[str, Namespace] = {}
+        self.secrets: dict[str, Secret] = {}
+
+    def take(self, obj: ParsedObject) -> bool:
+        """Keep ``obj`` if it is a route kind; whether it was."""
+        if isinstance(obj, Ingress):
+            self.ingresses[obj.meta.key] = obj
+        elif isinstance(obj, IngressClass):
+            self.ingress_classes[obj.meta.name] = obj
+        elif isinstance(obj, GatewayClass):
+            self.gateway_classes[obj.meta.name] = obj
+        elif isinstance(obj, Gateway):
+            self.gateways[obj.meta.key] = obj
+        elif isinstance(obj, HTTPRoute):
+            self.http_routes[obj.meta.key] = obj
+        elif isinstance(obj, Namespace):
+            self.namespaces[obj.meta.name] = obj
+        elif isinstance(obj, Secret):
+            self.secrets[obj.meta.key] = obj
+        else:
+            return False
+        return True

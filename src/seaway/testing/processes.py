@@ -190,12 +190,18 @@ class SeawayProcess:
 
 
 def start_seaway(
-    processes: Processes, tmp_path: Path, *paths: Path, state_file: Path | None = None
+    processes: Processes,
+    tmp_path: Path,
+    *paths: Path,
+    state_file: Path | None = None,
+    shutdown_delay: float = 0.0,
 ) -> SeawayProcess:
     admin = f"127.0.0.1:{free_port()}"
     log = tmp_path / f"seaway-{len(processes.procs)}.log"
     args = [PYTHON, "-m", "seaway", "run", "--admin", admin]
     args += ["--state-file", str(state_file or tmp_path / "addresses.json")]
+    # No shutdown delay unless asked: teardown stops seaway with SIGTERM.
+    args += ["--shutdown-delay", str(shutdown_delay)]
     for p in paths:
         args += ["-f", str(p)]
     proc = processes.start(*args, stdout=log.open("wb"), stderr=subprocess.STDOUT)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 from collections.abc import Set
 
-from seaway.core.balancers.base import Balancer
+from seaway.core.balancers.base import DESTINATION_HASH, SOURCE_HASH, Balancer
 from seaway.core.balancers.registry import make_balancer
 from seaway.core.config import Backend, BackendSet
 from seaway.core.flows import FlowTable
-from seaway.core.hashing import flow_hash, source_hash
+from seaway.core.hashing import destination_hash, flow_hash, source_hash
 
 # How many clients sessionAffinity remembers per backend set. kube-proxy's iptables
 # "recent" module keeps 200 by default (ip_list_tot); seaway keeps far more, and
@@ -81,8 +81,11 @@ class LiveBackendSet:
                 backend = self._by_key.get(remembered)
                 if backend is not None and backend not in avoid:
                     return backend
-        if self.spec.hash_on == "source-ip":
+        needs = self.balancer.needs
+        if self.spec.hash_on == "source-ip" or SOURCE_HASH in needs:
             key = source_hash(client_address)
+        elif DESTINATION_HASH in needs:
+            key = destination_hash(destination_address)
         else:
             key = flow_hash(
                 self.spec.protocol,
@@ -91,7 +94,7 @@ class LiveBackendSet:
                 destination_address,
                 destination_port,
             )
-        return self.balancer.pick(key, avoid)
+        return self.balancer.pick(key, avoid, now=now)
 
     def remember(self, client_address: str, backend: Backend, now: float) -> None:
         """Record the client's backend for sessionAffinity (no-op when affinity is off)."""

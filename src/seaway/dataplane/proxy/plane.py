@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 
+from seaway.accesslog import AccessLog
 from seaway.core.config import DesiredConfig, Listener
 from seaway.core.diff import diff_configs
+from seaway.core.health import HealthEvent
 from seaway.dataplane.base import ApplyResult, Counters
 from seaway.dataplane.proxy.live_set import LiveBackendSet
 from seaway.dataplane.proxy.runtime import ProxyRuntime
 from seaway.dataplane.proxy.tcp import TcpConnection, TcpListener
 from seaway.dataplane.proxy.udp import UdpListener
 
+# How often seaway looks whether every connection ended while draining at shutdown.
+DRAIN_POLL_INTERVAL = 0.05
 # How often idle UDP flows and sessionAffinity entries are swept, at most. Lookups
 # already ignore expired entries; the sweep only returns their memory and sockets.
 MAX_SWEEP_INTERVAL = 1.0
@@ -30,10 +35,22 @@ class ProxyDataPlane:
     """
 
     def __init__(
-        self, *, rng: random.Random, loop: asyncio.AbstractEventLoop | None = None
+        self,
+        *,
+        rng: random.Random,
+        loop: asyncio.AbstractEventLoop | None = None,
+        on_health_event: Callable[[HealthEvent], None] | None = None,
+        access_log: AccessLog | None = None,
     ) -> None:
         self._rng = rng
+        self._access_log = access_log
         self._loop = loop
+        self._on_health_event = on_health_event
+        # Connections whose backend left its set, and when they are reset
+        # (drain_timeout_seconds > 0 only); the timer fires at the earliest.
+        self._draining: dict[TcpConnection, float] = {}
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self._accepting = True
         self._runtime: ProxyRuntime | None = None
         self._applied = DesiredConfig()
         self._tcp: dict[str, TcpListener] = {}
@@ -50,6 +67,8 @@ class ProxyDataPlane:
         if self._runtime is None:
             loop = self._loop if self._loop is not None else asyncio.get_running_loop()
             self._runtime = ProxyRuntime(loop)
+            self._runtime.on_health_event = self._on_health_event
+            self._runtime.access_log = self._access_log
         return self._runtime
 
     async def apply(self, config: DesiredConfig) -> ApplyResult:
@@ -96,11 +115,14 @@ class ProxyDataPlane:
                 udp.apply_settings()
 
         to_open = set(diff.listeners_added) | {k for k in self._failed if k in config.listeners}
+        if not self._accepting:
+            to_open = set()  # shutting down: no new listener opens
         for key in sorted(to_open):
             await self._open(config.listeners[key])
 
         for key in diff.backend_sets_removed:
             runtime.sets.pop(key, None)
+        self._follow_draining(config)
 
         self._applied = config
         self._prune_counters(config)
@@ -124,6 +146,80 @@ class ProxyDataPlane:
             self._tcp[spec.key] = listener
         else:
             self._udp[spec.key] = listener
+
+    def _follow_draining(self, config: DesiredConfig) -> None:
+        """Give connections to backends that left their set ``drain_timeout_seconds``.
+
+        A connection whose backend comes back before then is kept. With no timeout
+        (0, the default) connections go on until they end, as kube-proxy's conntrack
+        entries do.
+        """
+        timeout = config.settings.drain_timeout_seconds
+        runtime = self._ensure_runtime()
+        if timeout <= 0:
+            self._draining.clear()
+            return
+        now = runtime.loop.time()
+        for connection in self.tcp_connections():
+            backend = connection.backend
+            if backend is None:
+                continue
+            live = runtime.sets.get(connection.backend_set_key)
+            if live is not None and live.has(backend):
+                self._draining.pop(connection, None)
+            else:
+                self._draining.setdefault(connection, now + timeout)
+        self._schedule_drain()
+
+    def _schedule_drain(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        if not self._draining or self._runtime is None:
+            return
+        when = min(self._draining.values())
+        self._drain_timer = self._runtime.loop.call_at(when, self._drain_expired)
+
+    def _drain_expired(self) -> None:
+        self._drain_timer = None
+        runtime = self._runtime
+        if runtime is None or self._closed:
+            return
+        now = runtime.loop.time()
+        for connection, deadline in list(self._draining.items()):
+            if connection not in runtime.connections:
+                del self._draining[connection]  # ended on its own
+            elif deadline <= now:
+                del self._draining[connection]
+                connection.abort()  # RST both legs: the drain time is over
+        self._schedule_drain()
+
+    def stop_accepting(self) -> None:
+        """Close every listener; established connections go on (shutdown, first step)."""
+        self._accepting = False
+        for tcp in self._tcp.values():
+            tcp.close()
+        for udp in self._udp.values():
+            udp.close()
+        self._tcp.clear()
+        self._udp.clear()
+
+    def open_connections(self) -> int:
+        """TCP connections still open."""
+        return len(self.tcp_connections())
+
+    async def wait_drained(self, limit: float | None) -> int:
+        """Wait until every TCP connection ended, or ``limit`` s (None: no limit).
+
+        Returns how many are still open.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if limit is None else loop.time() + limit
+        while self.open_connections():
+            if deadline is not None and loop.time() >= deadline:
+                break
+            await asyncio.sleep(DRAIN_POLL_INTERVAL)
+        return self.open_connections()
 
     def _prune_counters(self, config: DesiredConfig) -> None:
         """Forget counters of listeners and backends that are gone and idle."""
@@ -191,6 +287,10 @@ class ProxyDataPlane:
             if self._sweeper is not None:
                 self._sweeper.cancel()
                 self._sweeper = None
+            if self._drain_timer is not None:
+                self._drain_timer.cancel()
+                self._drain_timer = None
+            self._draining.clear()
             for tcp in self._tcp.values():
                 tcp.close()
             for udp in self._udp.values():

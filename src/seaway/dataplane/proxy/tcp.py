@@ -10,8 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import cast
 
+from seaway.accesslog import (
+    RESULT_CONNECT_FAILED,
+    RESULT_NO_BACKEND,
+    RESULT_OK,
+    RESULT_REJECTED,
+    RESULT_RESET,
+    ConnectionRecord,
+)
 from seaway.core.config import Backend, Listener
 from seaway.dataplane.base import BackendCounters, ListenerCounters
 from seaway.dataplane.proxy import sockopts
@@ -127,12 +136,15 @@ class TcpConnection(asyncio.Protocol):
     """
 
     __slots__ = (
+        "_accepted_at",
         "_adopted",
         "_backend",
         "_backend_counters",
         "_backend_eof",
         "_backend_writes_blocked",
         "_backlog_full",
+        "_bytes_in",
+        "_bytes_out",
         "_chosen",
         "_client",
         "_client_address",
@@ -140,6 +152,7 @@ class TcpConnection(asyncio.Protocol):
         "_client_eof",
         "_client_reading_paused",
         "_client_writes_blocked",
+        "_connect_seconds",
         "_header_buffer",
         "_header_timer",
         "_leg",
@@ -148,6 +161,7 @@ class TcpConnection(asyncio.Protocol):
         "_local_address",
         "_pending",
         "_pending_size",
+        "_result",
         "_runtime",
         "_spec",
         "_task",
@@ -183,6 +197,14 @@ class TcpConnection(asyncio.Protocol):
         self._client_reading_paused = False
         self._client_closed = False
         self._task: asyncio.Task[None] | None = None
+        # For the access log: per-connection bytes (client to backend, and back), when
+        # the client was accepted and how long the connect took (perf_counter seconds),
+        # and how the connection ended ("" until known; see seaway.accesslog).
+        self._bytes_in = 0
+        self._bytes_out = 0
+        self._accepted_at = 0.0
+        self._connect_seconds: float | None = None
+        self._result = ""
 
     # -- introspection ---------------------------------------------------------
 
@@ -190,6 +212,11 @@ class TcpConnection(asyncio.Protocol):
     def backend(self) -> Backend | None:
         """The backend this connection is forwarded to, once connected."""
         return self._chosen
+
+    @property
+    def backend_set_key(self) -> str:
+        """The backend set this connection's backend was chosen from."""
+        return self._spec.backend_set
 
     @property
     def client_address(self) -> tuple[str, int]:
@@ -209,6 +236,7 @@ class TcpConnection(asyncio.Protocol):
         self._client = client
         runtime = self._runtime
         runtime.connections.add(self)
+        self._accepted_at = time.perf_counter()
         self._listener_counters.total += 1
         self._listener_counters.active += 1
         peer = client.get_extra_info("peername")
@@ -230,6 +258,7 @@ class TcpConnection(asyncio.Protocol):
         if backend is not None:
             backend.write(data)
             self._backend_counters.bytes_to_backend += len(data)
+            self._bytes_in += len(data)
         elif self._header_buffer is not None:
             self._header_received(data)
         else:
@@ -264,6 +293,9 @@ class TcpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._client_closed = True
         self._listener_counters.active -= 1
+        if exc is not None and not self._result:
+            self._result = RESULT_RESET
+        self._log_access()
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
@@ -281,6 +313,7 @@ class TcpConnection(asyncio.Protocol):
 
     def abort(self) -> None:
         """Reset both legs now (the data plane is shutting down)."""
+        self._result = self._result or RESULT_RESET
         if self._task is not None:
             self._task.cancel()
         leg = self._leg
@@ -325,7 +358,7 @@ class TcpConnection(asyncio.Protocol):
         spec = self._spec
         client_address, client_port = self._client_address
         if spec.source_ranges and not source_allowed(client_address, spec.source_ranges):
-            self._reject()
+            self._reject(RESULT_REJECTED)
             return
         runtime = self._runtime
         live = runtime.sets.get(spec.backend_set)
@@ -335,7 +368,7 @@ class TcpConnection(asyncio.Protocol):
                 client_address, client_port, spec.address, spec.port, now=runtime.loop.time()
             )
         if first is None:
-            self._reject()
+            self._reject(RESULT_NO_BACKEND)
             return
         task = runtime.loop.create_task(self._connect(first))
         self._task = task
@@ -356,9 +389,11 @@ class TcpConnection(asyncio.Protocol):
                 break
             leg = await self._attempt(backend)
             if leg is not None:
+                runtime.report(set_key, backend.key, "connect-succeeded")
                 self._backend_up(backend, leg)
                 return
             runtime.backend_counters(set_key, backend.key).failed += 1
+            runtime.report(set_key, backend.key, "connect-failed")
             avoid.add(backend)
             live = runtime.sets.get(set_key)
             backend = None
@@ -371,18 +406,25 @@ class TcpConnection(asyncio.Protocol):
                     now=runtime.loop.time(),
                     avoid=avoid,
                 )
-        self._reject()
+        self._reject(RESULT_CONNECT_FAILED)
 
     async def _attempt(self, backend: Backend) -> _BackendLeg | None:
         """One connect attempt: the connected leg, or None when refused or timed out."""
         leg = _BackendLeg(self)
         connected = False
+        loop = self._runtime.loop
+        # perf_counter, not loop.time(): uvloop's loop.time() is libuv's millisecond
+        # clock, cached per loop iteration, too coarse for sub-millisecond connects.
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self._runtime.settings.connect_timeout_seconds):
-                await self._runtime.loop.create_connection(
-                    lambda: leg, backend.address, backend.port
-                )
+                await loop.create_connection(lambda: leg, backend.address, backend.port)
             connected = True
+            elapsed = time.perf_counter() - started
+            self._connect_seconds = elapsed
+            self._runtime.backend_counters(
+                self._spec.backend_set, backend.key
+            ).connect_duration.observe(elapsed)
             return leg
         except OSError:  # refused, unreachable, and TimeoutError (an OSError)
             return None
@@ -422,8 +464,12 @@ class TcpConnection(asyncio.Protocol):
         live = runtime.sets.get(set_key)
         self._live = live
         if live is not None:
+            now = runtime.loop.time()
             live.balancer.started(backend)
-            live.remember(self._client_address[0], backend, runtime.loop.time())
+            # At L4 the only latency seaway sees is the connect time (peak-EWMA's input).
+            if self._connect_seconds is not None:
+                live.balancer.observe(backend, self._connect_seconds, now)
+            live.remember(self._client_address[0], backend, now)
         if leg.lost:
             self._release_backend()  # came and went; _backend_lost closed the client
             return
@@ -433,6 +479,7 @@ class TcpConnection(asyncio.Protocol):
         if self._pending:
             transport.writelines(self._pending)
             counters.bytes_to_backend += self._pending_size
+            self._bytes_in += self._pending_size
             self._pending.clear()
             self._pending_size = 0
         self._backend = transport
@@ -455,6 +502,7 @@ class TcpConnection(asyncio.Protocol):
         if client is not None and not self._client_closed:
             client.write(data)
         self._backend_counters.bytes_from_backend += len(data)
+        self._bytes_out += len(data)
 
     def _backend_eof_received(self) -> None:
         self._backend_eof = True
@@ -469,6 +517,8 @@ class TcpConnection(asyncio.Protocol):
         self._sync_client_reading()
 
     def _backend_lost(self, leg: _BackendLeg, exc: Exception | None) -> None:
+        if exc is not None and leg is self._leg and not self._result:
+            self._result = RESULT_RESET
         if self._adopted and leg is self._leg:
             self._release_backend()
         client = self._client
@@ -510,15 +560,39 @@ class TcpConnection(asyncio.Protocol):
         if leg is not None and leg.transport is not None:
             leg.transport.close()
 
-    def _reject(self) -> None:
+    def _reject(self, result: str = RESULT_REJECTED) -> None:
         """Refuse the client with an RST (no backend, outside the source ranges, ...)."""
         if self._client is None or self._client.is_closing():
             return
+        self._result = self._result or result
         self._listener_counters.rejected += 1
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
         sockopts.reset(self._client)
+
+    def _log_access(self) -> None:
+        """Hand the finished connection to the access log (a queue put; no I/O here)."""
+        access_log = self._runtime.access_log
+        if access_log is None or not access_log.enabled:
+            return
+        duration = time.perf_counter() - self._accepted_at
+        chosen = self._chosen
+        access_log.emit(
+            ConnectionRecord(
+                start=time.time() - duration,
+                duration=duration,
+                protocol="TCP",
+                client=self._client_address,
+                listener=self._spec.key,
+                service=self._spec.service,
+                backend=chosen.key if chosen is not None else None,
+                bytes_to_backend=self._bytes_in,
+                bytes_from_backend=self._bytes_out,
+                result=self._result or RESULT_OK,
+                connect_duration=self._connect_seconds,
+            )
+        )
 
     def _release_backend(self) -> None:
         if self._adopted:

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from typing import cast
 
+from seaway.accesslog import RESULT_OK, ConnectionRecord
+from seaway.core.balancers.base import Balancer
 from seaway.core.config import Backend, Listener
 from seaway.core.flows import FlowTable
 from seaway.dataplane.base import BackendCounters, ListenerCounters
@@ -37,11 +40,15 @@ class UdpFlow:
     __slots__ = (
         "backend",
         "backend_counters",
+        "balancer",
         "client",
         "closed",
         "listener",
+        "received",
+        "sent",
         "set_key",
         "sock",
+        "started",
     )
 
     def __init__(
@@ -67,11 +74,18 @@ class UdpFlow:
             self.sock.close()
             raise
         self.closed = False
+        # For the access log: when the flow began (loop.time()) and its bytes each way.
+        self.started = listener.runtime.loop.time()
+        self.sent = 0
+        self.received = 0
         self.backend_counters: BackendCounters = listener.runtime.backend_counters(
             set_key, backend.key
         )
         self.backend_counters.total += 1
         self.backend_counters.active += 1
+        # The balancer that counted this flow as started; told when it ends (load-aware
+        # algorithms such as lc count UDP flows as connections, as IPVS does).
+        self.balancer: Balancer | None = None
 
     def send(self, data: bytes) -> None:
         """Forward a client datagram; dropped if the socket cannot take it now."""
@@ -82,6 +96,7 @@ class UdpFlow:
             # earlier datagram (ECONNREFUSED): UDP drops, and so do we.
             return
         self.backend_counters.bytes_to_backend += len(data)
+        self.sent += len(data)
 
     def _readable(self) -> None:
         listener = self.listener
@@ -96,6 +111,7 @@ class UdpFlow:
                 # ICMP port unreachable from the backend: nothing to read.
                 break
             counters.bytes_from_backend += len(data)
+            self.received += len(data)
             if transport is None or transport.is_closing():
                 continue
             queued = cast(asyncio.WriteTransport, transport).get_write_buffer_size()
@@ -113,8 +129,28 @@ class UdpFlow:
         self.closed = True
         self.listener.runtime.loop.remove_reader(self.sock.fileno())
         self.sock.close()
+        if self.balancer is not None:
+            self.balancer.ended(self.backend)
         self.backend_counters.active -= 1
         self.listener.counters.active -= 1
+        access_log = self.listener.runtime.access_log
+        if access_log is not None and access_log.enabled:
+            duration = self.listener.runtime.loop.time() - self.started
+            spec = self.listener.spec
+            access_log.emit(
+                ConnectionRecord(
+                    start=time.time() - duration,
+                    duration=duration,
+                    protocol="UDP",
+                    client=self.client,
+                    listener=spec.key,
+                    service=spec.service,
+                    backend=self.backend.key,
+                    bytes_to_backend=self.sent,
+                    bytes_from_backend=self.received,
+                    result=RESULT_OK,
+                )
+            )
 
 
 class UdpListener(asyncio.DatagramProtocol):
@@ -195,6 +231,8 @@ class UdpListener(asyncio.DatagramProtocol):
         self.counters.active += 1
         self.flows.put(client, flow, now)
         if live is not None:
+            live.balancer.started(backend)
+            flow.balancer = live.balancer
             live.remember(client[0], backend, now)
         flow.send(data)
 
