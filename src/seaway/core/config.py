@@ -101,6 +101,8 @@ class BackendSet:
     # PROXY protocol header sent to the backends, if any.
     proxy_protocol: ProxyProtocolVersion | None = None
     maglev_table_size: int = 65537
+    # Slow start window in seconds for round-robin and least-request (0: off).
+    slow_start_window: float = 0.0
     # Every endpoint considered, with its verdict, for the admin state and explain.
     endpoints: tuple[EndpointView, ...] = ()
     # Why the set is empty, when it is ("no ready endpoints", ...).

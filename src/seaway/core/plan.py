@@ -40,6 +40,8 @@ from seaway.model.annotations import (
     HASH_ON_VALUES,
     PROXY_PROTOCOL,
     PROXY_PROTOCOL_VALUES,
+    SLOW_START_WINDOW,
+    parse_slow_start_window,
 )
 from seaway.model.cluster import ClusterState
 from seaway.model.objects import SeawaySettings, Service, ServicePort
@@ -284,6 +286,7 @@ def _backend_set(
         affinity_timeout=affinity,
         proxy_protocol=proxy_protocol,
         maglev_table_size=settings.maglev_table_size,
+        slow_start_window=parse_slow_start_window(notes.get(SLOW_START_WINDOW, "0")) or 0.0,
         endpoints=views,
         empty_reason="" if backends else empty_reason,
         health_check=resolve_health_check(service, mode, settings.health_check),

@@ -57,9 +57,15 @@ HEALTH_CHECK = frozenset(
 UPSTREAM_PROTOCOL = "seaway.io/upstream-protocol"
 UPSTREAM_PROTOCOL_VALUES = frozenset({"h2c", "http1"})
 
+# Slow start (Envoy's formula) for round-robin and least-request: a new backend's
+# weight ramps up over this many seconds; default 0 (off).
+SLOW_START_WINDOW = "seaway.io/slow-start-window"
+SLOW_START_WINDOW_MAX = 3600.0
+
 KNOWN = frozenset(
     {
         ALGORITHM,
+        SLOW_START_WINDOW,
         HASH_ON,
         PROXY_PROTOCOL,
         ACCEPT_PROXY_PROTOCOL,
@@ -68,3 +74,12 @@ KNOWN = frozenset(
         *HEALTH_CHECK,
     }
 )
+
+
+def parse_slow_start_window(value: str) -> float | None:
+    """The slow-start window in seconds, or None when the annotation value is invalid."""
+    try:
+        window = float(value)
+    except ValueError:
+        return None
+    return window if 0.0 <= window <= SLOW_START_WINDOW_MAX else None

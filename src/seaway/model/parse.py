@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 
 from seaway.core.balancers.registry import ALGORITHM_NAMES
 from seaway.model import annotations as seaway_annotations
+from seaway.model.annotations import parse_slow_start_window
 from seaway.model.errors import ConfigError
 from seaway.model.fields import (
     DNS1035_LABEL,
@@ -556,6 +557,13 @@ def _check_service_annotations(r: FieldReader, meta: ObjectMeta) -> None:
         if allowed is not None:
             if value not in allowed:
                 r.error(path, f"must be one of {', '.join(sorted(allowed))}, got {value!r}")
+        elif key == seaway_annotations.SLOW_START_WINDOW:
+            if parse_slow_start_window(value) is None:
+                r.error(
+                    path,
+                    "must be a number of seconds from 0 to "
+                    f"{seaway_annotations.SLOW_START_WINDOW_MAX:.0f}, got {value!r}",
+                )
         elif key == seaway_annotations.METALLB_LOAD_BALANCER_IPS:
             for part in value.split(","):
                 if parse_ip(part.strip()) is None:

@@ -27,7 +27,7 @@ from seaway.core.balancers.shortest_expected_delay import ShortestExpectedDelayB
 from seaway.core.balancers.slow_start import SlowStart
 from seaway.core.balancers.source_hashing import SourceHashingBalancer
 from seaway.core.balancers.weighted_least_connection import WeightedLeastConnectionBalancer
-from seaway.core.config import Backend
+from seaway.core.config import Backend, BackendSet
 
 # Every balancer class by the name a Service or the global settings may give.
 BALANCER_CLASSES: dict[str, type[Balancer]] = {
@@ -123,3 +123,15 @@ def make_balancer(
     if algorithm == "peak-ewma":
         return PeakEwmaBalancer(backends, rng=rng, decay_seconds=peak_ewma_decay_seconds)
     raise _unknown(algorithm)
+
+
+def balancer_for(spec: BackendSet, *, rng: random.Random) -> Balancer:
+    """The balancer a backend set asks for: its algorithm and the settings it carries."""
+    slow_start = SlowStart(window=spec.slow_start_window) if spec.slow_start_window > 0 else None
+    return make_balancer(
+        spec.algorithm,
+        spec.backends,
+        rng=rng,
+        maglev_table_size=spec.maglev_table_size,
+        slow_start=slow_start,
+    )

@@ -6,7 +6,7 @@ import random
 from collections.abc import Set
 
 from seaway.core.balancers.base import DESTINATION_HASH, SOURCE_HASH, Balancer
-from seaway.core.balancers.registry import make_balancer
+from seaway.core.balancers.registry import balancer_for
 from seaway.core.config import Backend, BackendSet
 from seaway.core.flows import FlowTable
 from seaway.core.hashing import destination_hash, flow_hash, source_hash
@@ -29,9 +29,7 @@ class LiveBackendSet:
     def __init__(self, spec: BackendSet, *, rng: random.Random) -> None:
         self.rng = rng
         self.spec = spec
-        self.balancer: Balancer = make_balancer(
-            spec.algorithm, spec.backends, rng=rng, maglev_table_size=spec.maglev_table_size
-        )
+        self.balancer: Balancer = balancer_for(spec, rng=rng)
         self._by_key: dict[str, Backend] = {b.key: b for b in spec.backends}
         self.affinity: FlowTable[str, str] | None = self._affinity_table(spec)
 
@@ -47,13 +45,12 @@ class LiveBackendSet:
         """Take a new specification: rebuild the balancer, keep remembered clients."""
         old = self.spec
         self.spec = spec
-        if spec.algorithm != old.algorithm or spec.maglev_table_size != old.maglev_table_size:
-            self.balancer = make_balancer(
-                spec.algorithm,
-                spec.backends,
-                rng=self.rng,
-                maglev_table_size=spec.maglev_table_size,
-            )
+        if (
+            spec.algorithm != old.algorithm
+            or spec.maglev_table_size != old.maglev_table_size
+            or spec.slow_start_window != old.slow_start_window
+        ):
+            self.balancer = balancer_for(spec, rng=self.rng)
         elif spec.backends != old.backends:
             self.balancer.update(spec.backends)
         self._by_key = {b.key: b for b in spec.backends}
