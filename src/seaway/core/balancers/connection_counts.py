@@ -10,7 +10,8 @@ of its connections are active and ``inactconns`` is always 0 here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
+from typing import ClassVar
 
 from seaway.core.balancers.base import CONNECTION_COUNTS, Balancer
 from seaway.core.config import Backend
@@ -56,9 +57,20 @@ class ConnectionCountingBalancer(Balancer):
     Backends keep the order they were given in (IPVS walks its destination list in
     the order the destinations were added, and breaks ties by that order); weight 0
     means quiesced: no new connections, as in IPVS.
+
+    The four schedulers differ only in how a server's load is counted, which their
+    class attributes say: ``overhead = connections * active_cost + queued_cost``,
+    compared per unit of weight when ``weighted``. Like the kernel, the scan compares
+    cross products (no division) and switches only to a strictly smaller load, so
+    ties go to the earlier server; with ``idle_wins`` the first server without a
+    connection is taken at once.
     """
 
     needs = frozenset({CONNECTION_COUNTS})
+    active_cost: ClassVar[int] = 1
+    queued_cost: ClassVar[int] = 0
+    weighted: ClassVar[bool] = True
+    idle_wins: ClassVar[bool] = False
 
     def __init__(self, backends: Sequence[Backend]) -> None:
         self.counts = ConnectionCounts()
@@ -76,3 +88,27 @@ class ConnectionCountingBalancer(Balancer):
 
     def ended(self, backend: Backend) -> None:
         self.counts.ended(backend)
+
+    def pick(
+        self,
+        flow_hash: int,
+        avoid: Set[Backend] = frozenset(),
+        *,
+        now: float | None = None,
+    ) -> Backend | None:
+        active = self.counts.by_key.get
+        active_cost, queued_cost = self.active_cost, self.queued_cost
+        weighted, idle_wins = self.weighted, self.idle_wins
+        least: Backend | None = None
+        least_overhead = least_weight = 0
+        for backend, key in self._entries:
+            if avoid and backend in avoid:
+                continue
+            connections = active(key, 0)
+            if idle_wins and connections == 0:
+                return backend
+            overhead = connections * active_cost + queued_cost
+            weight = backend.weight if weighted else 1
+            if least is None or least_overhead * weight > overhead * least_weight:
+                least, least_overhead, least_weight = backend, overhead, weight
+        return least

@@ -8,11 +8,9 @@ The first server with the smallest overhead wins (strict ``<`` while walking the
 
 from __future__ import annotations
 
-from collections.abc import Set
 from typing import ClassVar
 
 from seaway.core.balancers.connection_counts import ConnectionCountingBalancer
-from seaway.core.config import Backend
 
 # ip_vs_dest_conn_overhead: activeconns << 8, i.e. an active connection weighs 256.
 ACTIVE_CONNECTION_COST = 256
@@ -22,23 +20,6 @@ class LeastConnectionBalancer(ConnectionCountingBalancer):
     """Picks the backend with the fewest open connections (first one on ties)."""
 
     name: ClassVar[str] = "lc"
-
-    def pick(
-        self,
-        flow_hash: int,
-        avoid: Set[Backend] = frozenset(),
-        *,
-        now: float | None = None,
-    ) -> Backend | None:
-        active = self.counts.by_key.get
-        least: Backend | None = None
-        least_overhead = 0
-        for backend, key in self._entries:
-            if avoid and backend in avoid:
-                continue
-            # inactconns is always 0 in seaway (see connection_counts).
-            overhead = active(key, 0) * ACTIVE_CONNECTION_COST
-            if least is None or overhead < least_overhead:
-                least = backend
-                least_overhead = overhead
-        return least
+    # ip_vs_dest_conn_overhead; inactconns is always 0 in seaway (see connection_counts).
+    active_cost = ACTIVE_CONNECTION_COST
+    weighted = False  # weights only matter as "0 = quiesced"
