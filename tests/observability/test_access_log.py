@@ -8,8 +8,6 @@ import socket
 import time
 from pathlib import Path
 
-from seaway_run import start_seaway_with
-
 from seaway.accesslog import AccessLog, AccessLogSpec, ConnectionRecord
 from seaway.testing.processes import (
     Processes,
@@ -18,6 +16,7 @@ from seaway.testing.processes import (
     seaway_config,
     service_manifests,
     start_backend,
+    start_seaway,
     wait_until,
     write_manifests,
 )
@@ -56,7 +55,7 @@ def test_json_lines_for_each_connection_with_bytes_and_results(
         ],
     )
     access = tmp_path / "access.log"
-    lb = start_seaway_with(processes, tmp_path, manifest, "--access-log", str(access))
+    lb = start_seaway(processes, tmp_path, manifest, extra_args=["--access-log", str(access)])
     ip = lb.ingress("default/web")
     empty_ip = lb.ingress("default/empty")
     for _ in range(10):
@@ -99,7 +98,7 @@ def test_text_format_from_the_seaway_config_and_connect_failures(
         connectAttempts=1,
     )
     write_manifests(manifest, [config, *service_manifests("web", [dead])])
-    lb = start_seaway_with(processes, tmp_path, manifest)
+    lb = start_seaway(processes, tmp_path, manifest)
     ip = lb.ingress("default/web")
     http_get(ip, 8080)
     processes.procs.remove(dead.proc)
@@ -173,7 +172,7 @@ def test_unwritable_path_is_reported_with_what_to_do(processes: Processes, tmp_p
         manifest, [seaway_config("127.243.6.0/24"), *service_manifests("web", backends)]
     )
     missing = tmp_path / "no-such-dir" / "access.log"
-    lb = start_seaway_with(processes, tmp_path, manifest, "--access-log", str(missing))
+    lb = start_seaway(processes, tmp_path, manifest, extra_args=["--access-log", str(missing)])
     http_get(lb.ingress("default/web"), 8080)  # seaway serves on without its access log
     wait_until(lambda: "cannot open the access log" in lb.logs(), timeout=3)
     assert "access logs are off until the path is writable" in lb.logs()

@@ -6,8 +6,6 @@ import subprocess
 import threading
 from pathlib import Path
 
-from seaway_run import start_seaway_with
-
 from seaway.testing.processes import (
     PYTHON,
     Processes,
@@ -16,6 +14,7 @@ from seaway.testing.processes import (
     seaway_config,
     service_manifests,
     start_backend,
+    start_seaway,
     write_manifests,
 )
 
@@ -50,7 +49,7 @@ def test_explain_says_which_endpoints_are_used_and_why_not(
     processes: Processes, tmp_path: Path
 ) -> None:
     manifest, keys = _web(processes, tmp_path, "127.243.7.0/24")
-    lb = start_seaway_with(processes, tmp_path, manifest)
+    lb = start_seaway(processes, tmp_path, manifest)
     ip = lb.ingress("default/web")
     out = seaway("explain", "default/web", "--admin", lb.admin)
     assert out.returncode == 0, out.stderr
@@ -84,7 +83,7 @@ def test_top_shows_connection_rates_per_backend(processes: Processes, tmp_path: 
     write_manifests(
         manifest, [seaway_config("127.243.8.0/24"), *service_manifests("web", backends)]
     )
-    lb = start_seaway_with(processes, tmp_path, manifest)
+    lb = start_seaway(processes, tmp_path, manifest)
     ip = lb.ingress("default/web")
     stop = threading.Event()
 
@@ -133,7 +132,9 @@ def test_admin_token_protects_the_api_and_the_cli_sends_it(
     )
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    lb = start_seaway_with(processes, tmp_path, manifest, "--admin-token-file", str(token_file))
+    lb = start_seaway(
+        processes, tmp_path, manifest, extra_args=["--admin-token-file", str(token_file)]
+    )
     assert "admin API authentication is on" in lb.logs()
     anonymous = seaway("status", "--admin", lb.admin)
     assert anonymous.returncode == 1

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,6 @@ class Processes:
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
             _stop(proc)
-
 
 
 def tcp_ready(host: str, port: int) -> bool:
@@ -195,7 +195,9 @@ def start_seaway(
     *paths: Path,
     state_file: Path | None = None,
     shutdown_delay: float = 0.0,
+    extra_args: Sequence[str] = (),
 ) -> SeawayProcess:
+    """`seaway run -f PATH...` (plus ``extra_args``); returns once /readyz answers 200."""
     admin = f"127.0.0.1:{free_port()}"
     log = tmp_path / f"seaway-{len(processes.procs)}.log"
     args = [PYTHON, "-m", "seaway", "run", "--admin", admin]
@@ -204,6 +206,7 @@ def start_seaway(
     args += ["--shutdown-delay", str(shutdown_delay)]
     for p in paths:
         args += ["-f", str(p)]
+    args += extra_args
     proc = processes.start(*args, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     sp = SeawayProcess(proc, admin, log)
 
