@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(curl haproxy nftables iproute2 procps chromium)
+debian_packages=(curl haproxy nftables iproute2 procps chromium wrk nginx-light libnginx-mod-stream nghttp2-client)
 missing=()
 for pkg in "${debian_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -119,6 +119,9 @@ class BackendSet:
     # The protocol the L7 proxy speaks to these backends: "http1" or "h2c" (HTTP/2
     # with prior knowledge), from appProtocol or seaway.io/upstream-protocol.
     upstream_protocol: UpstreamProtocol = "http1"
+    # The Service's seaway.io/ kernel annotations (annotations.KERNEL) as (name, value),
+    # sorted; read only by the nftables data plane (seaway.dataplane.nftables.options).
+    kernel_annotations: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from seaway.model.annotations import (
     ALGORITHM,
     HASH_ON,
     HASH_ON_VALUES,
+    KERNEL,
     PROXY_PROTOCOL,
     PROXY_PROTOCOL_VALUES,
     SLOW_START_WINDOW,
@@ -293,6 +294,7 @@ def _backend_set(
         candidates=candidates,
         panic=panic,
         mode=mode,
+        kernel_annotations=tuple(sorted((k, v) for k, v in notes.items() if k in KERNEL)),
     )
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from seaway.core.route_backends import BackendResolver
+from seaway.core.route_tls import gateway_listener_certificates
 from seaway.core.route_views import (
     Condition,
     GatewayClassView,
@@ -47,6 +48,7 @@ from seaway.core.routes import (
     prefix_value,
 )
 from seaway.core.routes_ingress import age_key
+from seaway.core.tls import ListenerTls, TlsCertificate, listener_tls
 from seaway.model.cluster import ClusterState
 from seaway.model.routes import (
     GATEWAY_CONTROLLER,
@@ -62,8 +64,8 @@ from seaway.model.routes import (
     ValueMatch,
 )
 
-# Listener protocols the HTTP data plane serves (TLS comes in its own issue).
-SERVED_PROTOCOLS = frozenset({"HTTP"})
+# Listener protocols the HTTP data plane serves (HTTPS: TLS terminated by seaway).
+SERVED_PROTOCOLS = frozenset({"HTTP", "HTTPS"})
 # backendRefs seaway resolves: core Services.
 SERVICE_GROUPS = frozenset({"", "core"})
 
@@ -79,6 +81,8 @@ class GatewayPlan:
     classes: tuple[GatewayClassView, ...]
     gateways: tuple[GatewayView, ...]
     routes: tuple[HTTPRouteView, ...]
+    # HTTPS sockets: their certificates (SNI name or "" for the default, certificate).
+    tls: Mapping[Socket, ListenerTls] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def seaway_gateway_classes(state: ClusterState) -> set[str]:
@@ -321,6 +325,7 @@ def compile_gateways(
     attached: dict[tuple[str, str], int] = {}
     listener_problems: dict[tuple[str, str], tuple[str, str]] = {}
     socket_problems: dict[str, list[str]] = {}
+    socket_tls: dict[Socket, list[tuple[str, TlsCertificate]]] = {}
 
     for gateway in gateways:
         seen_hosts: dict[tuple[int, str | None], str] = {}
@@ -328,7 +333,29 @@ def compile_gateways(
             if listener.protocol not in SERVED_PROTOCOLS:
                 listener_problems[(gateway.key, listener.name)] = (
                     "UnsupportedProtocol",
-                    f"protocol {listener.protocol} is not served (HTTP only)",
+                    f"protocol {listener.protocol} is not served (HTTP and HTTPS only)",
+                )
+                continue
+            certificates: list[tuple[str, TlsCertificate]] = []
+            if listener.protocol == "HTTPS":
+                certificates, tls_problem = gateway_listener_certificates(
+                    state, gateway, listener
+                )
+                if tls_problem is not None:
+                    listener_problems[(gateway.key, listener.name)] = tls_problem
+                    continue
+            other = next(
+                (
+                    o for o in gateway.listeners
+                    if o.port == listener.port and o.protocol != listener.protocol
+                    and o.protocol in SERVED_PROTOCOLS
+                ),
+                None,
+            )
+            if other is not None:
+                listener_problems[(gateway.key, listener.name)] = (
+                    "ProtocolConflict",
+                    f"listener {other.name} uses {other.protocol} on the same port",
                 )
                 continue
             host_key = (listener.port, listener.hostname)
@@ -348,6 +375,8 @@ def compile_gateways(
                     )
                     continue
                 builders.setdefault(socket, _Builder())
+                if listener.protocol == "HTTPS":
+                    socket_tls.setdefault(socket, []).extend(certificates)
 
     route_views: list[HTTPRouteView] = []
     by_key = {g.key: g for g in gateways}
@@ -424,6 +453,9 @@ def compile_gateways(
         classes=tuple(class_views),
         gateways=tuple(gateway_views),
         routes=tuple(route_views),
+        tls=MappingProxyType(
+            {s: listener_tls(entries) for s, entries in sorted(socket_tls.items())}
+        ),
     )
 
 

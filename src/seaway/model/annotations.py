@@ -62,8 +62,23 @@ UPSTREAM_PROTOCOL_VALUES = frozenset({"h2c", "http1"})
 SLOW_START_WINDOW = "seaway.io/slow-start-window"
 SLOW_START_WINDOW_MAX = 3600.0
 
+# The nftables data plane (``seaway run --dataplane nftables``, docs/kernel.md):
+# how the kernel picks a backend for a new flow: "maglev" (default), "modulo" or "random".
+KERNEL_SELECTION = "seaway.io/kernel-selection"
+KERNEL_SELECTION_VALUES = frozenset({"maglev", "modulo", "random"})
+# How packets reach the backend: "nat" (default: DNAT and SNAT on the load balancer) or
+# "dsr" (direct server return: routed to the node, which answers the client directly).
+FORWARDING = "seaway.io/forwarding"
+FORWARDING_VALUES = frozenset({"nat", "dsr"})
+# Seconds a flow may stay idle before the load balancer forgets it (default 350 for TCP).
+FLOW_IDLE_TIMEOUT = "seaway.io/flow-idle-timeout"
+# Maglev table size in the kernel (a prime); default: chosen from the backend count.
+KERNEL_TABLE_SIZE = "seaway.io/kernel-table-size"
+KERNEL = frozenset({KERNEL_SELECTION, FORWARDING, FLOW_IDLE_TIMEOUT, KERNEL_TABLE_SIZE})
+
 KNOWN = frozenset(
     {
+        *KERNEL,
         ALGORITHM,
         SLOW_START_WINDOW,
         HASH_ON,

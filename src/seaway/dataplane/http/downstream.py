@@ -26,44 +26,72 @@ import httptools
 
 from seaway.core.config import HttpListener
 from seaway.dataplane.http.exchange import Exchange, RequestHead
+from seaway.dataplane.http.h2_downstream import H2ClientConnection
 from seaway.dataplane.http.headers import VIA, encode_head
+from seaway.dataplane.http.lazy_timer import LazyTimer
+from seaway.dataplane.http.protocol_selector import ProtocolSelector
 from seaway.dataplane.http.runtime import HIGH_WATER, LOW_WATER, MAX_BUFFERED_BODY, HttpRuntime
+from seaway.dataplane.http.tls_contexts import TlsContexts
 from seaway.http1.limits import MAX_PIPELINED
 from seaway.http1.protocol import LINGER_SECONDS
+from seaway.model.secrets import KeyPairError
 
 log = logging.getLogger(__name__)
 
+# The request fields whose values decide how a request is framed and checked.
+_CHECKED_FIELDS = frozenset({"host", "transfer-encoding", "content-length", "upgrade", "expect"})
 # listen(2) backlog, as the L4 proxy's.
 LISTEN_BACKLOG = 1024
 
 
 class HttpServer:
-    """One HTTP listening socket; its specification (routes) changes while it stays open."""
+    """One HTTP listening socket; its specification (routes, certificates) changes while
+    it stays open.
+
+    Each accepted connection starts with a ``ProtocolSelector`` that hands it to a
+    ``ClientConnection`` (HTTP/1.x) or an ``H2ClientConnection`` (HTTP/2). On a TLS
+    listener, ``tls`` holds the certificates; new ones apply from the next handshake.
+    """
 
     def __init__(self, spec: HttpListener, runtime: HttpRuntime) -> None:
         self.spec = spec
         self.runtime = runtime
         self.server: asyncio.AbstractServer | None = None
+        self.tls = TlsContexts(spec.tls) if spec.tls is not None else None
 
     async def open(self) -> None:
         """Bind and listen; raises OSError when the address cannot be bound."""
+        secure = self.tls is not None
         self.server = await self.runtime.loop.create_server(
-            lambda: ClientConnection(self),
+            lambda: ProtocolSelector(self, tls=secure),
             host=self.spec.address,
             port=self.spec.port,
             reuse_address=True,
             backlog=LISTEN_BACKLOG,
+            ssl=self.tls.front if self.tls is not None else None,
+            ssl_handshake_timeout=(
+                self.runtime.settings.http.header_timeout_seconds if secure else None
+            ),
         )
 
     def update(self, spec: HttpListener) -> None:
-        """Take new routes: they apply to the next request of every connection."""
+        """Take new routes and certificates: they apply to the next request of every
+        connection and the next TLS handshake; nothing open is closed."""
+        if self.tls is not None and spec.tls is not None and spec.tls != self.spec.tls:
+            try:
+                self.tls.update(spec.tls)
+            except KeyPairError as exc:  # validated when parsed: only a bug gets here
+                log.error("keeping the previous certificates of %s: %s", spec.key, exc)
         self.spec = spec
 
     def close(self) -> None:
-        """Stop accepting; open connections carry on."""
+        """Stop accepting; open connections carry on (HTTP/2 ones are sent GOAWAY)."""
         if self.server is not None:
             self.server.close()
             self.server = None
+        for connection in list(self.runtime.connections):
+            if connection.server is self and isinstance(connection, H2ClientConnection):
+                connection.drain()
 
 
 class _Timer(enum.Enum):
@@ -83,6 +111,8 @@ class ClientConnection(asyncio.Protocol):
     def __init__(self, server: HttpServer) -> None:
         self.server = server
         self.runtime = server.runtime
+        # How the client reached seaway, for X-Forwarded-Proto and redirects.
+        self.scheme = "https" if server.spec.tls is not None else "http"
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] = ("", 0)
         self.parser = httptools.HttpRequestParser(self)
@@ -100,7 +130,9 @@ class ClientConnection(asyncio.Protocol):
         self._final_error: tuple[int, str] | None = None
         self._tunnel: Exchange | None = None
         self._tunnel_pending: Exchange | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        # One timer for the connection's head, body, idle and linger timeouts, re-armed
+        # several times per request: lazily, so that no timer is scheduled per request.
+        self._timer = LazyTimer(self.runtime.loop, self._timer_fired)
         self._timer_kind: _Timer | None = None
         # The request head being parsed.
         self._url: list[bytes] = []
@@ -163,6 +195,7 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
+        self._timer.cancel()  # the scheduled handle references this connection
         self.runtime.connections.discard(self)
         counters = self.runtime.listener_counters(self._listener_key)
         counters.active -= 1
@@ -247,12 +280,18 @@ class ClientConnection(asyncio.Protocol):
         if method == "CONNECT":
             self._reject_with(405, "CONNECT is not supported")
         headers = self._headers
-        hosts = [v for n, v in headers if n.lower() == "host"]
+        # One pass over the fields, lower-casing each name once.
+        found: dict[str, list[str]] = {}
+        for name, value in headers:
+            lower = name.lower()
+            if lower in _CHECKED_FIELDS:
+                found.setdefault(lower, []).append(value)
+        hosts = found.get("host", [])
         if version == "1.1" and len(hosts) != 1:
             # RFC 9112 section 3.2: exactly one Host field in HTTP/1.1.
             self._reject_with(400, "an HTTP/1.1 request needs exactly one Host header")
-        codings = [v for n, v in headers if n.lower() == "transfer-encoding"]
-        lengths = [v for n, v in headers if n.lower() == "content-length"]
+        codings = found.get("transfer-encoding", [])
+        lengths = found.get("content-length", [])
         if codings and lengths:  # llhttp rejects this too; never forward both
             self._reject_with(400, "Content-Length and Transfer-Encoding together")
         if len(lengths) > 1:
@@ -269,9 +308,9 @@ class ClientConnection(asyncio.Protocol):
             length = int(lengths[0])
             body = "length" if length > 0 else "none"
         upgrade = None
-        if self.parser.should_upgrade():
-            upgrade = next((v for n, v in headers if n.lower() == "upgrade"), None)
-        expect = next((v for n, v in headers if n.lower() == "expect"), None)
+        if self.parser.should_upgrade() and "upgrade" in found:
+            upgrade = found["upgrade"][0]
+        expect = found["expect"][0] if "expect" in found else None
         if expect is not None and expect.strip().lower() != "100-continue":
             self._reject_with(417, f"expectation {expect!r} is not supported")
         return RequestHead(
@@ -443,18 +482,19 @@ class ClientConnection(asyncio.Protocol):
     # -- timers ---------------------------------------------------------------------
 
     def _set_timer(self, kind: _Timer, delay: float) -> None:
-        self._cancel_timer()
         self._timer_kind = kind
-        self._timer = self.runtime.loop.call_later(delay, self._on_timer, kind)
+        self._timer.set(delay)
 
     def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None
+        self._timer.clear()
         self._timer_kind = None
 
+    def _timer_fired(self) -> None:
+        kind = self._timer_kind
+        if kind is not None:
+            self._on_timer(kind)
+
     def _on_timer(self, kind: _Timer) -> None:
-        self._timer = None
         self._timer_kind = None
         transport = self.transport
         if transport is None:
@@ -476,6 +516,12 @@ class ClientConnection(asyncio.Protocol):
         """Close at once (the plane is shutting down)."""
         if self.transport is not None:
             self.transport.abort()
+
+    def drain(self) -> None:
+        """Close once the requests already read are answered (shutting down)."""
+        self._accepting = False
+        if not self.exchanges and self._tunnel is None and self.parsing is None:
+            self._close_lingering()
 
 
 def _phrase(status: int) -> str:

@@ -32,6 +32,7 @@ from seaway.core.routes import (
 )
 from seaway.dataplane.base import BackendCounters
 from seaway.dataplane.http import headers as hdr
+from seaway.dataplane.http.h2_upstream import H2UpstreamStream
 from seaway.dataplane.http.upstream import PoolExhausted, UpstreamConnection
 from seaway.dataplane.proxy.live_set import LiveBackendSet
 
@@ -77,13 +78,16 @@ class Exchange:
         self.body_done = head.body == "none"
         self.body_sent = False
         # The backend side.
-        self.upstream: UpstreamConnection | None = None
+        self.upstream: UpstreamConnection | H2UpstreamStream | None = None
+        self.trailers_out: list[tuple[str, str]] = []
         self.backend: Backend | None = None
         self.live: LiveBackendSet | None = None
         self.backend_counters: BackendCounters | None = None
         self.action: RouteAction | None = None
         self.match: RouteMatchResult | None = None
         self.reused = False
+        # (path, query, Host or the target's authority), set when the request is routed.
+        self.target: tuple[str, str, str] = ("/", "", "")
         self.sending = False
         self.sent_at = 0.0
         self.started_at = 0.0
@@ -119,7 +123,7 @@ class Exchange:
 
     def tunnel_from_client(self, data: bytes) -> None:
         """Bytes after an upgrade request's head: for the tunnel, once it is up."""
-        if self.tunnel and self.upstream is not None:
+        if self.tunnel and isinstance(self.upstream, UpstreamConnection):
             self.upstream.write(data)
         else:
             self.tunnel_input.append(data)
@@ -180,6 +184,8 @@ class Exchange:
         listener = self.client.server.spec
         path, query, target_host = _split_target(head.target)
         host_field = target_host or _field(head.headers, "host") or ""
+        # Kept for the request sent upstream: the target is not parsed twice.
+        self.target = (path, query, host_field)
         host = normalize_host(host_field)
         match = listener.routes.match(host, path, head.method, head.headers, query)
         if match is None:
@@ -190,8 +196,8 @@ class Exchange:
         if action.redirect is not None:
             port = _port_of(host_field) or listener.port
             location = redirect_location(
-                action.redirect, scheme="http", host=host, port=port, path=path, query=query,
-                match=match.match,
+                action.redirect, scheme=self.client.scheme, host=host, port=port, path=path,
+                query=query, match=match.match,
             )
             self.local_response(action.redirect.status, "", (("Location", location),))
             return
@@ -227,9 +233,14 @@ class Exchange:
                 self.local_response(503, f"no backend available for {live.spec.key}: {why}")
                 return
             counters = self.runtime.backend_counters(live.spec.key, backend.key)
-            assert self.runtime.pool is not None
+            assert self.runtime.pool is not None and self.runtime.h2_pool is not None
             try:
-                upstream, reused = await self.runtime.pool.acquire(backend)
+                upstream: UpstreamConnection | H2UpstreamStream
+                if live.spec.upstream_protocol == "h2c" and head.upgrade is None:
+                    # HTTP/1.1 from the client, HTTP/2 to the backend: one stream each.
+                    upstream, reused = await self.runtime.h2_pool.open_stream(backend, self)
+                else:
+                    upstream, reused = await self.runtime.pool.acquire(backend)
             except PoolExhausted:
                 busy = f"every connection to a backend of {live.spec.key} is busy"
                 self.local_response(503, busy)
@@ -249,7 +260,10 @@ class Exchange:
                     self.local_response(502, why)
                 return
             if self.finished.done():  # the client left while we connected
-                self.runtime.pool.release(upstream)
+                if isinstance(upstream, H2UpstreamStream):
+                    upstream.abort()
+                else:
+                    self.runtime.pool.release(upstream)
                 return
             self._attach(upstream, backend, counters, reused, now)
             outcome = await self.finished
@@ -266,7 +280,7 @@ class Exchange:
 
     def _attach(
         self,
-        upstream: UpstreamConnection,
+        upstream: UpstreamConnection | H2UpstreamStream,
         backend: Backend,
         counters: BackendCounters,
         reused: bool,
@@ -282,11 +296,11 @@ class Exchange:
         counters.request_started()
         self.started_at = now
         self.upstream = upstream
-        upstream.start(self, head_only=head.method == "HEAD")
+        if isinstance(upstream, UpstreamConnection):
+            upstream.start(self, head_only=head.method == "HEAD")
         if self.client.write_blocked:
             upstream.pause_reading()
-        path, query, target_host = _split_target(head.target)
-        host = target_host or _field(head.headers, "host") or ""
+        path, query, host = self.target
         request_headers = list(head.headers)
         rewrite = self.action.rewrite
         if rewrite is not None:
@@ -300,9 +314,15 @@ class Exchange:
             trusted=hdr.is_trusted(self.client.peer[0], self.runtime.trusted),
             host=host,
             upgrade=head.upgrade,
+            scheme=self.client.scheme,
         )
         if self.action.request_headers is not None:
             fields = self.action.request_headers.apply(fields)
+        if isinstance(upstream, H2UpstreamStream):
+            self._attach_h2(
+                upstream, fields=fields, path=path, query=query, host=host, counters=counters
+            )
+            return
         if head.body == "length":
             fields.append(("Content-Length", str(head.content_length)))
         elif head.body == "chunked":
@@ -328,6 +348,44 @@ class Exchange:
         if self.body_done:
             self._request_sent()
 
+    def _attach_h2(
+        self,
+        upstream: H2UpstreamStream,
+        *,
+        fields: list[tuple[str, str]],
+        path: str,
+        query: str,
+        host: str,
+        counters: BackendCounters,
+    ) -> None:
+        """Send the request as an HTTP/2 stream (pseudo-fields, lower-case names)."""
+        head = self.head
+        block = [
+            (":method", head.method),
+            (":scheme", "http"),
+            (":authority", host),
+            (":path", f"{path}?{query}" if query else path),
+            *hdr.h2_fields(fields, keep_te_trailers=hdr.wants_trailers(head.headers)),
+        ]
+        if head.body == "length":
+            block.append(("content-length", str(head.content_length)))
+        upstream.send_head(block, end_stream=head.body == "none")
+        for chunk in self.chunks:
+            upstream.send_body(chunk)
+            counters.bytes_to_backend += len(chunk)
+        released = self.buffered
+        self.chunks.clear()
+        self.buffered = 0
+        if released:
+            self.client.buffered_changed(-released)
+        self.sending = True
+        if head.expect_continue and not self.body_done:
+            self.client.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.body_done:
+            if head.body != "none":
+                upstream.end_body()
+            self._request_sent()
+
     def _frame(self, data: bytes) -> list[bytes]:
         if self.head.body == "chunked":
             return [b"%x\r\n" % len(data), data, b"\r\n"]
@@ -337,13 +395,17 @@ class Exchange:
         assert self.upstream is not None
         if self.backend_counters is not None:
             self.backend_counters.bytes_to_backend += len(data)
-        if self.head.body == "chunked":
+        if isinstance(self.upstream, H2UpstreamStream):
+            self.upstream.send_body(data)
+        elif self.head.body == "chunked":
             self.upstream.writelines(self._frame(data))
         else:
             self.upstream.write(data)
 
     def _finish_body(self) -> None:
-        if self.head.body == "chunked" and self.upstream is not None:
+        if isinstance(self.upstream, H2UpstreamStream):
+            self.upstream.end_body()
+        elif self.head.body == "chunked" and self.upstream is not None:
             self.upstream.write(_LAST_CHUNK)
         self._request_sent()
 
@@ -425,7 +487,11 @@ class Exchange:
     def response_done(self) -> None:
         if self.finished.done() or (self.status == 101 and self.head.upgrade is not None):
             return  # a 101 ends in upstream_upgraded, not here
-        if self.chunked_out:
+        if self.chunked_out and self.trailers_out:
+            # Trailers from an HTTP/2 backend (gRPC status, say) end the chunked body
+            # (RFC 9112 section 7.1.2).
+            self.client.write(hdr.encode_head("0", self.trailers_out))
+        elif self.chunked_out:
             self.client.write(_LAST_CHUNK)
         self.response_complete = True
         if not self.body_done:
@@ -433,13 +499,29 @@ class Exchange:
             # the rest of the body would be read as a request; close after this.
             self.close_after = True
         upstream = self.upstream
-        if upstream is not None and not self.body_sent:
+        if isinstance(upstream, UpstreamConnection) and not self.body_sent:
             upstream.reusable = False
         self._finish("ok")
 
+    def response_trailers(self, fields: list[tuple[str, str]]) -> None:
+        """Trailers of an HTTP/2 backend: kept for the end of a chunked response."""
+        drop = hdr.HOP_BY_HOP | {"content-length", "host"}
+        self.trailers_out = [(n, v) for n, v in fields if n.lower() not in drop]
+
+    def upstream_refused(self) -> None:
+        """The HTTP/2 backend did not process the stream (REFUSED_STREAM, GOAWAY)."""
+        if self.finished.done():
+            return
+        if not self.response_started and self.head.body == "none":
+            self.upstream = None
+            self._end_backend()
+            self._finish("retry")
+            return
+        self.upstream_failed("the backend refused the stream")
+
     def upstream_upgraded(self, rest: bytes) -> None:
         """The backend switched protocols (101): splice both connections from now on."""
-        if self.finished.done() or self.upstream is None:
+        if self.finished.done() or not isinstance(self.upstream, UpstreamConnection):
             return
         self.tunnel = True
         self.upstream.tunnel = True
@@ -462,7 +544,7 @@ class Exchange:
         self.client.write_eof()
 
     def tunnel_client_eof(self) -> None:
-        if self.upstream is not None:
+        if isinstance(self.upstream, UpstreamConnection):
             self.upstream.write_eof()
 
     def upstream_write_blocked(self, blocked: bool) -> None:
@@ -570,7 +652,9 @@ class Exchange:
                 self.client.set_blocker("upstream", False)
                 self._upstream_paused = False
             upstream.resume_reading()
-            if reuse and not self.tunnel and self.runtime.pool is not None:
+            if isinstance(upstream, H2UpstreamStream):
+                upstream.release() if reuse else upstream.abort()
+            elif reuse and not self.tunnel and self.runtime.pool is not None:
                 self.runtime.pool.release(upstream)
             elif self.tunnel:
                 upstream.close()
@@ -611,8 +695,9 @@ def _port_of(host_field: str) -> int | None:
     return None
 
 
+# Looked up once per response: a dict, not an enum construction each time.
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
 def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+    return _REASONS.get(status, "Unknown")

@@ -72,11 +72,14 @@ def request_headers(
     trusted: bool,
     host: str,
     upgrade: str | None,
+    scheme: str = "http",
 ) -> Headers:
     """The fields sent to the backend (without framing fields: the caller adds them).
 
     ``host`` is the Host the backend receives. ``upgrade`` keeps the Upgrade field
-    (and ``Connection: upgrade``) for a tunnelled protocol.
+    (and ``Connection: upgrade``) for a tunnelled protocol. ``scheme`` is how the
+    client reached seaway ("https" on TLS listeners), for X-Forwarded-Proto and
+    Forwarded.
     """
     drop = _REQUEST_DROP | connection_tokens(headers)
     result: Headers = []
@@ -104,9 +107,9 @@ def request_headers(
         result.append(("Connection", "upgrade"))
         result.append(("Upgrade", upgrade))
     result.append(("X-Forwarded-For", ", ".join([*prior_xff, client_ip])))
-    result.append(("X-Forwarded-Proto", proto or "http"))
+    result.append(("X-Forwarded-Proto", proto or scheme))
     result.append(("X-Forwarded-Host", forwarded_host or host))
-    this_hop = f"for={_forwarded_node(client_ip)};host={_quoted(host)};proto=http"
+    this_hop = f"for={_forwarded_node(client_ip)};host={_quoted(host)};proto={scheme}"
     result.append(("Forwarded", ", ".join([*prior_forwarded, this_hop])))
     result.append(("Via", _via(headers)))
     return result
@@ -138,8 +141,61 @@ def encode_head(start_line: str, headers: Sequence[tuple[str, str]]) -> bytes:
     """
     parts = [start_line, "\r\n"]
     for name, value in headers:
-        if any(c in name or c in value for c in "\r\n\0") or not name or ":" in name:
+        if not name or ":" in name:
             raise ValueError(f"invalid header field {name!r}")
         parts += (name, ": ", value, "\r\n")
     parts.append("\r\n")
-    return "".join(parts).encode("latin-1")
+    text = "".join(parts)
+    # One scan of the whole block rather than three per field (this runs twice per
+    # request): a CR or LF inside a field adds to the count of line ends.
+    line_ends = len(headers) + 2
+    if text.count("\r") != line_ends or text.count("\n") != line_ends or "\0" in text:
+        _check_fields(headers)
+    return text.encode("latin-1")
+
+
+def _check_fields(headers: Sequence[tuple[str, str]]) -> None:
+    """Raise ValueError naming the first field with a CR, LF or NUL."""
+    for name, value in headers:
+        if any(c in name or c in value for c in "\r\n\0"):
+            raise ValueError(f"invalid header field {name!r}")
+
+
+# Fields HTTP/2 forbids (RFC 9113 section 8.2.2: connection-specific), and Host, which
+# :authority replaces.
+_H2_DROP = HOP_BY_HOP | {"host"}
+
+
+def h2_fields(headers: Sequence[tuple[str, str]], *, keep_te_trailers: bool = False) -> Headers:
+    """``headers`` as HTTP/2 carries them: lower-case names, no connection-specific fields.
+
+    ``keep_te_trailers`` keeps ``te: trailers``, the one TE value HTTP/2 allows (gRPC
+    servers require it).
+    """
+    result: Headers = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _H2_DROP:
+            continue
+        result.append((lower, value))
+    if keep_te_trailers:
+        result.append(("te", "trailers"))
+    return result
+
+
+def wants_trailers(headers: Sequence[tuple[str, str]]) -> bool:
+    """Whether the client sent ``TE: trailers``."""
+    return any(
+        name.lower() == "te" and "trailers" in value.lower() for name, value in headers
+    )
+
+
+def join_cookies(headers: Sequence[tuple[str, str]]) -> Headers:
+    """HTTP/2 may split Cookie into one field per cookie; HTTP/1.1 needs one field joined
+    with "; " (RFC 9113 section 8.2.3)."""
+    cookies = [v for n, v in headers if n.lower() == "cookie"]
+    if len(cookies) <= 1:
+        return list(headers)
+    result = [(n, v) for n, v in headers if n.lower() != "cookie"]
+    result.append(("cookie", "; ".join(cookies)))
+    return result

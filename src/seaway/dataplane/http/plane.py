@@ -1,4 +1,5 @@
-"""HttpDataPlane: seaway's L7 data plane, an HTTP/1.1 reverse proxy in this process."""
+"""HttpDataPlane: seaway's L7 data plane, an HTTP/1.1 and HTTP/2 reverse proxy in this
+process, with TLS termination."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import random
 from seaway.core.config import DesiredConfig, HttpListener
 from seaway.dataplane.base import ApplyResult, Counters
 from seaway.dataplane.http.downstream import ClientConnection, HttpServer
+from seaway.dataplane.http.h2_downstream import H2ClientConnection
+from seaway.dataplane.http.h2_upstream import H2UpstreamPool
 from seaway.dataplane.http.runtime import HttpRuntime
 from seaway.dataplane.http.upstream import UpstreamPool
 from seaway.dataplane.proxy.live_set import LiveBackendSet
@@ -42,6 +45,7 @@ class HttpDataPlane:
             loop = self._loop if self._loop is not None else asyncio.get_running_loop()
             self._runtime = HttpRuntime(loop, self._rng)
             self._runtime.pool = UpstreamPool(self._runtime)
+            self._runtime.h2_pool = H2UpstreamPool(self._runtime)
         return self._runtime
 
     async def apply(self, config: DesiredConfig) -> ApplyResult:
@@ -65,8 +69,9 @@ class HttpDataPlane:
         for key in [k for k in runtime.sets if k not in config.http_backend_sets]:
             del runtime.sets[key]
         runtime.refresh_wanted()
-        assert runtime.pool is not None
+        assert runtime.pool is not None and runtime.h2_pool is not None
         runtime.pool.prune()
+        runtime.h2_pool.prune()
 
         for key in [k for k in self._servers if k not in config.http_listeners]:
             self._servers.pop(key).close()
@@ -115,11 +120,38 @@ class HttpDataPlane:
     def errors(self) -> dict[str, str]:
         return dict(self._failed)
 
-    def connections(self) -> tuple[ClientConnection, ...]:
+    def connections(self) -> tuple[ClientConnection | H2ClientConnection, ...]:
         """Client connections open now (for tests and the admin state)."""
         if self._runtime is None:
             return ()
         return tuple(self._runtime.connections)
+
+    def h2_upstream_connections(self, backend_key: str | None = None) -> int:
+        """Open HTTP/2 connections to backends, to one or to all."""
+        if self._runtime is None or self._runtime.h2_pool is None:
+            return 0
+        return self._runtime.h2_pool.connection_count(backend_key)
+
+    def stop_accepting(self) -> None:
+        """Close every listener; HTTP/2 connections get GOAWAY, HTTP/1.1 ones close after
+        the requests already read; everything in flight finishes."""
+        for server in self._servers.values():
+            server.close()
+        self._servers.clear()
+        if self._runtime is not None:
+            for connection in list(self._runtime.connections):
+                connection.drain()
+
+    async def wait_drained(self, limit: float | None) -> int:
+        """Wait until every client connection ended or ``limit`` s passed; how many are left."""
+        runtime = self._runtime
+        if runtime is None:
+            return 0
+        deadline = None if limit is None else runtime.loop.time() + limit
+        # Connections end in protocol callbacks; polling is simpler than a notifier there.
+        while runtime.connections and (deadline is None or runtime.loop.time() < deadline):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        return len(runtime.connections)
 
     def idle_upstream_connections(self, backend_key: str | None = None) -> int:
         """Pooled idle connections, to one backend or to all."""
@@ -141,6 +173,8 @@ class HttpDataPlane:
                 connection.abort_now()
             if runtime.pool is not None:
                 runtime.pool.close_all()
+            if runtime.h2_pool is not None:
+                runtime.h2_pool.close_all()
             tasks = list(runtime.tasks)
             for task in tasks:
                 task.cancel()

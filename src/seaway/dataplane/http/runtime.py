@@ -15,6 +15,8 @@ from seaway.model.objects import SeawaySettings
 
 if TYPE_CHECKING:
     from seaway.dataplane.http.downstream import ClientConnection
+    from seaway.dataplane.http.h2_downstream import H2ClientConnection
+    from seaway.dataplane.http.h2_upstream import H2UpstreamPool
     from seaway.dataplane.http.upstream import UpstreamPool
 
 # Write buffer limits of every transport: above HIGH_WATER the other side stops
@@ -68,11 +70,12 @@ class HttpRuntime:
         self.trusted: tuple[Network, ...] = ()
         self.sets: dict[str, LiveBackendSet] = {}
         self.counters = Counters()
-        self.connections: set[ClientConnection] = set()
+        self.connections: set[ClientConnection | H2ClientConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._weights: dict[int, tuple[RouteAction, SmoothWeights]] = {}
         self._sequence = 0
         self.pool: UpstreamPool | None = None
+        self.h2_pool: H2UpstreamPool | None = None
         self.wanted_keys: set[str] = set()
 
     def apply_settings(self, settings: SeawaySettings) -> None:

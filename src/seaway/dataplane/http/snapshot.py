@@ -104,6 +104,7 @@ def routes_snapshot(
                 "address": listener.address,
                 "port": listener.port,
                 "owner": listener.owner,
+                "tls": listener.tls is not None,
                 "routes": len(listener.routes.actions),
                 "active": lc.active if lc else 0,
                 "total": lc.total if lc else 0,

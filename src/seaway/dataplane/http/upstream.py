@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from seaway.core.config import Backend
+from seaway.dataplane.http.lazy_timer import LazyTimer
 from seaway.dataplane.http.runtime import HIGH_WATER, LOW_WATER, HttpRuntime
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = False
         self.reusable = True
         self.tunnel = False
-        self.idle_timer: asyncio.TimerHandle | None = None
+        # Closes the connection after the pool's idle timeout; re-armed on every release
+        # without scheduling a new timer each time.
+        self.idle_timer = LazyTimer(pool.runtime.loop, self.close)
         self._headers: list[tuple[str, str]] = []
         self._informational = False
         self._head_only = False
@@ -93,7 +96,7 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.reusable = False
-        self._cancel_idle_timer()
+        self.idle_timer.cancel()
         self.pool.forget(self)
         if self.exchange is not None:
             self.exchange.upstream_closed()
@@ -192,9 +195,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.abort()
 
     def _cancel_idle_timer(self) -> None:
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-            self.idle_timer = None
+        self.idle_timer.clear()
 
 
 class UpstreamPool:
@@ -257,9 +258,7 @@ class UpstreamPool:
             conn.close()
             return
         self.idle.setdefault(key, []).append(conn)
-        conn.idle_timer = self.runtime.loop.call_later(
-            self.runtime.settings.http.upstream_idle_timeout_seconds, conn.close
-        )
+        conn.idle_timer.set(self.runtime.settings.http.upstream_idle_timeout_seconds)
         self._wake(key)
 
     def forget(self, conn: UpstreamConnection) -> None:
