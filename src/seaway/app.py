@@ -158,6 +158,7 @@ class Seaway:
         shutdown_delay: float | None = None,
         admin_token_file: str | None = None,
         access_log: AccessLogSpec | None = None,
+        dataplane: str = "proxy",
     ) -> None:
         self._rng = rng or random.Random()
         # Observability (docs/operations.md): the access log writer (its target comes
@@ -174,12 +175,22 @@ class Seaway:
         self._probes = HealthCheckScheduler(self.record_health_event, rng=self._rng)
         # Each data plane serves its part of the desired configuration (the L4 proxy:
         # listeners of LoadBalancer Services) and ignores the rest.
+        # ``dataplane`` "nftables": the kernel serves LoadBalancer Services (root; raises
+        # NftablesUnavailable otherwise), the HTTP proxy still serves routes.
+        l4: DataPlane
+        if dataplane == "nftables":
+            from seaway.dataplane.nftables.plane import NftablesDataPlane  # noqa: PLC0415
+
+            l4 = NftablesDataPlane()
+        else:
+            l4 = ProxyDataPlane(
+                rng=self._rng,
+                on_health_event=self.record_health_event,
+                access_log=self.access_log,
+            )
         self._dataplanes: list[DataPlane] = list(
-            dataplanes or [ProxyDataPlane(
-                    rng=self._rng,
-                    on_health_event=self.record_health_event,
-                    access_log=self.access_log,
-                ), HttpDataPlane(rng=self._rng)]
+            dataplanes
+            or [l4, HttpDataPlane(rng=self._rng, on_health_event=self.record_health_event)]
         )
         self._shutdown_delay_override = shutdown_delay
         self._stopping = asyncio.Event()
@@ -595,4 +606,19 @@ class Seaway:
             "services": services,
             "listeners": listeners,
             **routes_snapshot(self.config, counters, self.listener_errors),
+            # The nftables data plane's rules per Service, for `seaway explain`.
+            "kernelRules": self.kernel_rules(),
         }
+
+    def kernel_rules(self) -> dict[str, str]:
+        """The kernel rules serving each Service (nftables data plane only), with comments."""
+        rules: dict[str, str] = {}
+        for dataplane in self._dataplanes:
+            render = getattr(dataplane, "service_rules", None)
+            if render is None:
+                continue
+            for key in self.config.services:
+                text = render(key)
+                if text:
+                    rules[key] = text
+        return rules

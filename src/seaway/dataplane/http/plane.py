@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 
 from seaway.core.config import DesiredConfig, HttpListener
+from seaway.core.health import HealthEvent
 from seaway.dataplane.base import ApplyResult, Counters
 from seaway.dataplane.http.downstream import ClientConnection, HttpServer
 from seaway.dataplane.http.h2_downstream import H2ClientConnection
@@ -28,10 +30,15 @@ class HttpDataPlane:
     """
 
     def __init__(
-        self, *, rng: random.Random, loop: asyncio.AbstractEventLoop | None = None
+        self,
+        *,
+        rng: random.Random,
+        loop: asyncio.AbstractEventLoop | None = None,
+        on_health_event: Callable[[HealthEvent], None] | None = None,
     ) -> None:
         self._rng = rng
         self._loop = loop
+        self._on_health_event = on_health_event
         self._runtime: HttpRuntime | None = None
         self._applied = DesiredConfig()
         self._servers: dict[str, HttpServer] = {}
@@ -44,6 +51,8 @@ class HttpDataPlane:
         if self._runtime is None:
             loop = self._loop if self._loop is not None else asyncio.get_running_loop()
             self._runtime = HttpRuntime(loop, self._rng)
+            # Gateway errors and good responses feed outlier detection.
+            self._runtime.on_health_event = self._on_health_event
             self._runtime.pool = UpstreamPool(self._runtime)
             self._runtime.h2_pool = H2UpstreamPool(self._runtime)
         return self._runtime

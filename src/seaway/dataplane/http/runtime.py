@@ -8,9 +8,9 @@ import random
 from typing import TYPE_CHECKING
 
 from seaway.core.routes import RouteAction, RouteBackend
-from seaway.dataplane.base import BackendCounters, Counters, ListenerCounters
 from seaway.dataplane.http.headers import Network, parse_networks
 from seaway.dataplane.proxy.live_set import LiveBackendSet
+from seaway.dataplane.runtime import DataPlaneRuntime
 from seaway.model.objects import SeawaySettings
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class SmoothWeights:
         return self.entries[best]
 
 
-class HttpRuntime:
+class HttpRuntime(DataPlaneRuntime):
     """Shared, mutable state of one ``HttpDataPlane`` (owned by it).
 
     The plane replaces ``settings`` and updates ``sets`` in place on each apply;
@@ -64,12 +64,11 @@ class HttpRuntime:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, rng: random.Random) -> None:
-        self.loop = loop
+        super().__init__(loop)
         self.rng = rng
         self.settings = SeawaySettings()
         self.trusted: tuple[Network, ...] = ()
         self.sets: dict[str, LiveBackendSet] = {}
-        self.counters = Counters()
         self.connections: set[ClientConnection | H2ClientConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._weights: dict[int, tuple[RouteAction, SmoothWeights]] = {}
@@ -99,19 +98,6 @@ class HttpRuntime:
     def forget_weights(self) -> None:
         """Drop weighted-choice state (after the route tables changed)."""
         self._weights.clear()
-
-    def backend_counters(self, set_key: str, backend_key: str) -> BackendCounters:
-        key = (set_key, backend_key)
-        counters = self.counters.backends.get(key)
-        if counters is None:
-            counters = self.counters.backends[key] = BackendCounters()
-        return counters
-
-    def listener_counters(self, key: str) -> ListenerCounters:
-        counters = self.counters.listeners.get(key)
-        if counters is None:
-            counters = self.counters.listeners[key] = ListenerCounters()
-        return counters
 
     def refresh_wanted(self) -> None:
         """Recompute which backends some set holds (after the sets changed)."""

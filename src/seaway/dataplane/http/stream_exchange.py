@@ -37,6 +37,7 @@ from seaway.dataplane.base import BackendCounters
 from seaway.dataplane.http import grpc
 from seaway.dataplane.http import headers as hdr
 from seaway.dataplane.http.h2_upstream import H2UpstreamStream
+from seaway.dataplane.http.outcome import connect_failed, request_ended
 from seaway.dataplane.http.upstream import PoolExhausted, UpstreamConnection
 from seaway.dataplane.proxy.live_set import LiveBackendSet
 
@@ -237,7 +238,7 @@ class StreamExchange:
                 self.local_response(503, busy)
                 return
             except (OSError, TimeoutError) as exc:
-                counters.failed += 1
+                connect_failed(self.runtime, live, backend, counters)
                 avoid.add(backend)
                 attempts -= 1
                 # Nothing reached the backend: any request may go to another one.
@@ -591,13 +592,14 @@ class StreamExchange:
 
     def _end_backend(self) -> None:
         if self.backend is not None and self.live is not None:
-            self.live.balancer.ended(self.backend)
-            if self.backend_counters is not None:
-                self.backend_counters.active -= 1
-                self.backend_counters.request_finished(
-                    self.status if self.response_started else 0,
-                    self.runtime.loop.time() - self.started_at,
-                )
+            request_ended(
+                self.runtime,
+                self.live,
+                self.backend,
+                counters=self.backend_counters,
+                status=self.status if self.response_started else 0,
+                started_at=self.started_at,
+            )
         self.backend = None
         self.backend_counters = None
 
