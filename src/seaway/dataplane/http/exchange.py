@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from seaway.core.config import Backend
+from seaway.core.live_set import LiveBackendSet
 from seaway.core.routes import (
     RouteAction,
     RouteMatchResult,
@@ -35,7 +36,6 @@ from seaway.dataplane.http import headers as hdr
 from seaway.dataplane.http.h2_upstream import H2UpstreamStream
 from seaway.dataplane.http.outcome import connect_failed, request_ended
 from seaway.dataplane.http.upstream import PoolExhausted, UpstreamConnection
-from seaway.dataplane.proxy.live_set import LiveBackendSet
 
 if TYPE_CHECKING:
     from seaway.dataplane.http.downstream import ClientConnection

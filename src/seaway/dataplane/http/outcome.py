@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from seaway.core.config import Backend
 from seaway.core.health import EventKind
+from seaway.core.live_set import LiveBackendSet
 from seaway.dataplane.base import BackendCounters
 from seaway.dataplane.http.runtime import HttpRuntime
-from seaway.dataplane.proxy.live_set import LiveBackendSet
 
 # Responses that say the backend (or the path to it) failed, as outlier detection
 # counts them (Envoy's consecutive_gateway_failure: 502, 503, 504).

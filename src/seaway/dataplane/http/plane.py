@@ -9,13 +9,13 @@ from collections.abc import Callable
 
 from seaway.core.config import DesiredConfig, HttpListener
 from seaway.core.health import HealthEvent
+from seaway.core.live_set import LiveBackendSet
 from seaway.dataplane.base import ApplyResult, Counters
 from seaway.dataplane.http.downstream import ClientConnection, HttpServer
 from seaway.dataplane.http.h2_downstream import H2ClientConnection
 from seaway.dataplane.http.h2_upstream import H2UpstreamPool
 from seaway.dataplane.http.runtime import HttpRuntime
 from seaway.dataplane.http.upstream import UpstreamPool
-from seaway.dataplane.proxy.live_set import LiveBackendSet
 
 
 class HttpDataPlane:

@@ -7,9 +7,9 @@ import asyncio
 import random
 from typing import TYPE_CHECKING
 
+from seaway.core.live_set import LiveBackendSet
 from seaway.core.routes import RouteAction, RouteBackend
 from seaway.dataplane.http.headers import Network, parse_networks
-from seaway.dataplane.proxy.live_set import LiveBackendSet
 from seaway.dataplane.runtime import DataPlaneRuntime
 from seaway.model.objects import SeawaySettings
 

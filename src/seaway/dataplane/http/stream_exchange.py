@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from seaway.core.config import Backend
+from seaway.core.live_set import LiveBackendSet
 from seaway.core.routes import (
     RouteAction,
     RouteMatchResult,
@@ -39,7 +40,6 @@ from seaway.dataplane.http import headers as hdr
 from seaway.dataplane.http.h2_upstream import H2UpstreamStream
 from seaway.dataplane.http.outcome import connect_failed, request_ended
 from seaway.dataplane.http.upstream import PoolExhausted, UpstreamConnection
-from seaway.dataplane.proxy.live_set import LiveBackendSet
 
 if TYPE_CHECKING:
     from seaway.dataplane.http.h2_downstream import H2ClientConnection

@@ -10,8 +10,8 @@ from seaway.accesslog import AccessLog
 from seaway.core.config import DesiredConfig, Listener
 from seaway.core.diff import diff_configs
 from seaway.core.health import HealthEvent
+from seaway.core.live_set import LiveBackendSet
 from seaway.dataplane.base import ApplyResult, Counters
-from seaway.dataplane.proxy.live_set import LiveBackendSet
 from seaway.dataplane.proxy.runtime import ProxyRuntime
 from seaway.dataplane.proxy.tcp import TcpConnection, TcpListener
 from seaway.dataplane.proxy.udp import UdpListener

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from seaway.dataplane.proxy.live_set import LiveBackendSet
+from seaway.core.live_set import LiveBackendSet
 from seaway.dataplane.runtime import DataPlaneRuntime
 from seaway.model.objects import SeawaySettings
 

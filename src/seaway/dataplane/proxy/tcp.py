@@ -22,9 +22,9 @@ from seaway.accesslog import (
     ConnectionRecord,
 )
 from seaway.core.config import Backend, Listener
+from seaway.core.live_set import LiveBackendSet
 from seaway.dataplane.base import BackendCounters, ListenerCounters
 from seaway.dataplane.proxy import sockopts
-from seaway.dataplane.proxy.live_set import LiveBackendSet
 from seaway.dataplane.proxy.proxy_protocol import (
     MalformedProxyHeader,
     decode,

@@ -1,4 +1,8 @@
-"""LiveBackendSet: a backend set as the proxy serves it."""
+"""LiveBackendSet: a backend set as a proxy serves it — its balancer and its affinity table.
+
+Pure (time is passed in): the L4 and the L7 proxies hold one per backend set and ask
+it which backend a new flow or request goes to.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ AFFINITY_TABLE_SIZE = 65536
 class LiveBackendSet:
     """One backend set's specification, its balancer and its sessionAffinity table.
 
-    Owned by a ``ProxyDataPlane``; updated in place when the set changes, so that
+    Owned by a data plane; updated in place when the set changes, so that
     listeners and connections holding it always see the current backends.
     """
 
