@@ -82,6 +82,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from seaway.model.errors import InvalidConfiguration  # noqa: PLC0415
 
     apps: list[Seaway] = []
+    if args.dataplane == "nftables":
+        from seaway.dataplane.nftables.host import why_unavailable  # noqa: PLC0415
+
+        why = why_unavailable()
+        if why:
+            print(f"error: {why}", file=sys.stderr)
+            return 1
 
     async def main() -> int:
         app = Seaway(
@@ -95,6 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 if args.access_log
                 else None
             ),
+            dataplane=args.dataplane,
         )
         apps.append(app)
         try:
@@ -220,11 +228,21 @@ def cmd_top(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from seaway.admin.auth import AdminAuthError  # noqa: PLC0415
     from seaway.admin.client import fetch_state  # noqa: PLC0415
-    from seaway.admin.explain import UnknownService, render_explain  # noqa: PLC0415
+    from seaway.admin.explain import (  # noqa: PLC0415
+        UnknownService,
+        find_service,
+        render_explain,
+    )
 
     try:
         state = fetch_state(args.admin, token=_admin_token(args))
         print(render_explain(state, args.service))
+        svc = find_service(state, args.service)
+        rules = (state.get("kernelRules") or {}).get(f"{svc.get('namespace')}/{svc.get('name')}")
+        if rules:
+            print("\nKernel rules (nftables data plane; `nft list table ip seaway` shows "
+                  "them with counters):")
+            print(rules)
     except (OSError, AdminAuthError, UnknownService) as exc:
         print(f"error: {exc.args[0] if isinstance(exc, UnknownService) else exc}", file=sys.stderr)
         return 1
@@ -310,6 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["json", "text"],
         default="json",
         help="access log format: JSON lines (default) or text",
+    )
+    run.add_argument(
+        "--dataplane",
+        choices=["proxy", "nftables"],
+        default="proxy",
+        help="who serves LoadBalancer Services: seaway's L4 proxy (default) or the kernel "
+        "through nftables (root; docs/kernel.md)",
     )
     run.set_defaults(func=cmd_run)
 

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
 
 import pytest
-
-WHY_NOT = (
-    "needs root" if os.geteuid() != 0
-    else "needs nft and ip" if not (shutil.which("nft") and shutil.which("ip"))
-    else ""
-)
-needs_netns = pytest.mark.skipif(bool(WHY_NOT), reason=WHY_NOT or "ok")
 
 
 @pytest.fixture

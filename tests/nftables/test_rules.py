@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import shutil
 from dataclasses import replace
 
 import pytest
-from tests.nftables.conftest import needs_netns
 
 from seaway.core.config import Backend, BackendSet, DesiredConfig, Listener
 from seaway.dataplane.nftables.host import NftError, check_nft, run_nft
 from seaway.dataplane.nftables.model import render_transaction
 from seaway.dataplane.nftables.options import kernel_options, table_size_for
 from seaway.dataplane.nftables.rules import HostFacts, build_ruleset, service_rules
+
+WHY_NOT = (
+    "needs root" if os.geteuid() != 0
+    else "needs nft and ip" if not (shutil.which("nft") and shutil.which("ip"))
+    else ""
+)
+needs_netns = pytest.mark.skipif(bool(WHY_NOT), reason=WHY_NOT or "ok")
 
 NODES = (
     Backend("198.18.0.11", 30080, name="node-a", node="node-a"),

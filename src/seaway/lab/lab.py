@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -110,8 +111,11 @@ class Lab:
         state_dir: Path = DEFAULT_STATE_DIR,
         with_seaway: bool = True,
         say: Callable[[str], None] | None = None,
+        dataplane: str = "proxy",
     ) -> None:
         self.spec = spec
+        # seaway run --dataplane: "proxy" (its L4 proxy) or "nftables" (the kernel path).
+        self.dataplane = dataplane
         self.state_dir = state_dir
         self.manifest_dir = state_dir / "manifests"
         self.log_dir = state_dir / "logs"
@@ -253,6 +257,7 @@ class Lab:
             sys.executable, "-m", "seaway", "run", "-f", str(self.manifest_dir),
             "--admin", f"127.0.0.1:{SEAWAY_ADMIN_PORT}",
             "--state-file", str(self.state_dir / "addresses.json"),
+            "--dataplane", self.dataplane,
         )
         self.processes.append(proc)
         thread = self.threads[topology.LOAD_BALANCER]
@@ -372,6 +377,25 @@ class Lab:
         )
         self.scheduler.cordoned.add(name)
         self.say(f"node {name} tainted {TO_BE_DELETED_TAINT} and cordoned")
+        await self._publish()
+
+    async def untaint_node(self, name: str) -> None:
+        """Undo :meth:`taint_node`: the node is a load-balancer backend again."""
+        view = self.node_views[name]
+        self.node_views[name] = NodeView(view.name, view.address, view.zone)
+        self.scheduler.cordoned.discard(name)
+        self.say(f"node {name} untainted and uncordoned")
+        await self._publish()
+
+    async def annotate_service(self, name: str, annotations: dict[str, str]) -> None:
+        """Set Service ``name``'s extra annotations to ``annotations`` and publish them."""
+        services = tuple(
+            replace(s, annotations=tuple(sorted(annotations.items()))) if s.name == name else s
+            for s in self.spec.services
+        )
+        self.spec = replace(self.spec, services=services)
+        self.say(f"Service {name} annotated: "
+                 + ", ".join(f"{k}={v}" for k, v in sorted(annotations.items())))
         await self._publish()
 
     async def drain_node(self, name: str) -> None:

@@ -87,7 +87,7 @@ def render_service(service: ServiceSpec, target_port: int) -> dict[str, Any]:
         "metadata": {
             "name": service.name,
             "namespace": "default",
-            "annotations": {BACKENDS: service.backends},
+            "annotations": {BACKENDS: service.backends, **dict(service.annotations)},
         },
         "spec": spec,
     }

@@ -114,6 +114,8 @@ class ServiceSpec:
     # What seaway sends to: the nodes at the nodePort (as a cloud load balancer) or
     # the pods directly (container-native); see seaway.io/backends.
     backends: BackendsMode = "nodes"
+    # More Service annotations (name, value), e.g. seaway.io/forwarding; set by scenarios.
+    annotations: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

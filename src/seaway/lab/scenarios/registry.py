@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from seaway.lab.scenarios import keepalive_spread, node_drain, packet_life, rolling_update
+from seaway.lab.scenarios import (
+    dsr_client_ip,
+    idle_reset,
+    keepalive_spread,
+    node_drain,
+    packet_life,
+    rolling_update,
+)
 from seaway.lab.scenarios.result import Say, ScenarioResult
 from seaway.lab.spec import LabSpec
 
@@ -24,5 +31,13 @@ SCENARIOS: dict[str, tuple[Scenario, str]] = {
     keepalive_spread.NAME: (
         keepalive_spread.run,
         "keep-alive clients against an L4 Service: spread over pods",
+    ),
+    idle_reset.NAME: (
+        idle_reset.run,
+        "kernel path: idle connections and a backend change, by selection (RST count)",
+    ),
+    dsr_client_ip.NAME: (
+        dsr_client_ip.run,
+        "kernel path: policy Local with direct server return keeps the client address",
     ),
 }
