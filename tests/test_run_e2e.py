@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -274,3 +275,30 @@ def test_status_without_a_running_seaway_says_so() -> None:
     )
     assert out.returncode == 1
     assert "seaway run" in out.stderr.decode()
+
+
+def test_state_shows_weight_and_a_removed_backend_draining(
+    processes: Processes, tmp_path: Path
+) -> None:
+    backends = [start_backend(processes, "pod-0")]
+    manifest = tmp_path / "web.yaml"
+    config = seaway_config("127.241.8.0/24")
+    write_manifests(manifest, [config, *service_manifests("web", backends)])
+    lb = start_seaway(processes, tmp_path, manifest)
+    ip = lb.ingress("default/web")
+    (endpoint,) = lb.state()["services"][0]["ports"][0]["endpoints"]
+    assert (endpoint["weight"], endpoint["draining"]) == (1, False)
+    with socket.create_connection((ip, 8080), timeout=3) as conn:
+        conn.sendall(b"x\n")
+        assert conn.recv(10) == b"x\n"
+        write_manifests(manifest, [config, *service_manifests("web", [])])
+
+        def draining() -> dict[str, Any] | None:
+            rows = lb.state()["services"][0]["ports"][0]["endpoints"]
+            return next((r for r in rows if r["draining"]), None)
+
+        row = wait_until(draining, timeout=3)
+        assert (row["port"], row["active"], row["usable"]) == (backends[0].port, 1, False)
+        conn.sendall(b"still\n")  # the drained connection carries on
+        assert conn.recv(10) == b"still\n"
+    wait_until(lambda: draining() is None, timeout=3)

@@ -132,6 +132,39 @@ class AddressMemory:
             log.warning("cannot write address memory %s: %s", self.path, exc)
 
 
+def _draining_removed(counters: Counters, set_key: str, seen: set[str]) -> list[dict[str, Any]]:
+    """Backends gone from a set whose connections are still open (draining), for the state."""
+    rows = []
+    for (key, backend_key), c in sorted(counters.backends.items()):
+        if key != set_key or backend_key in seen or c.active <= 0:
+            continue
+        host, _, port = backend_key.rpartition(":")
+        rows.append(
+            {
+                "address": host.strip("[]"),
+                "port": int(port),
+                "name": "",
+                "weight": 0,
+                "draining": True,
+                "node": None,
+                "zone": None,
+                "ready": False,
+                "serving": False,
+                "terminating": False,
+                "usable": False,
+                "reason": "removed from the set; open connections draining",
+                "health": None,
+                "active": c.active,
+                "total": c.total,
+                "failed": c.failed,
+                "bytesToBackend": c.bytes_to_backend,
+                "bytesFromBackend": c.bytes_from_backend,
+                **_request_fields(c),
+            }
+        )
+    return rows
+
+
 class Seaway:
     """One load balancer instance serving the manifests at ``paths``.
 
@@ -190,7 +223,14 @@ class Seaway:
             )
         self._dataplanes: list[DataPlane] = list(
             dataplanes
-            or [l4, HttpDataPlane(rng=self._rng, on_health_event=self.record_health_event)]
+            or [
+                l4,
+                HttpDataPlane(
+                    rng=self._rng,
+                    on_health_event=self.record_health_event,
+                    access_log=self.access_log,
+                ),
+            ]
         )
         self._shutdown_delay_override = shutdown_delay
         self._stopping = asyncio.Event()
@@ -504,13 +544,20 @@ class Seaway:
                     continue
                 service_port = int(set_key.rsplit(":", 1)[1].split("/", 1)[0])
                 endpoints = []
+                weights = {b.key: b.weight for b in backend_set.backends}
+                seen: set[str] = set()
                 for ep in backend_set.endpoints:
-                    c = counters.backends.get((set_key, join_host_port(ep.address, ep.port)))
+                    backend_key = join_host_port(ep.address, ep.port)
+                    seen.add(backend_key)
+                    c = counters.backends.get((set_key, backend_key))
                     endpoints.append(
                         {
                             "address": ep.address,
                             "port": ep.port,
                             "name": ep.name,
+                            "weight": weights.get(backend_key, 0),
+                            # Out of new-connection selection, with connections still open.
+                            "draining": bool(not ep.usable and c is not None and c.active > 0),
                             "node": ep.node,
                             "zone": ep.zone,
                             "ready": ep.ready,
@@ -531,6 +578,7 @@ class Seaway:
                             **_request_fields(c),
                         }
                     )
+                endpoints.extend(_draining_removed(counters, set_key, seen))
                 ports.append(
                     {
                         "key": set_key,
