@@ -1,4 +1,5 @@
-"""Access logs: one line per L4 connection (or UDP flow), written by a thread of its own.
+"""Access logs: one line per L4 connection (or UDP flow) and per L7 request, written by a
+thread of its own.
 
 Data planes hand finished connections to :meth:`AccessLog.emit`, which only puts a
 small record on a bounded queue; formatting and writing happen on the writer thread,
@@ -6,9 +7,12 @@ so that a slow disk never stalls the event loop. When the queue is full the reco
 dropped and counted (``dropped``), as a full kernel socket buffer drops datagrams.
 
 Two formats: ``json`` (JSON lines, one object per line) and ``text`` (one line of
-space-separated fields, in the spirit of HAProxy's TCP log). Any object with
-``as_json()`` and ``as_text()`` can be logged (see :class:`AccessRecord`), so an L7 data
-plane can log requests through the same writer.
+space-separated fields, in the spirit of HAProxy's TCP log for connections and of nginx's
+combined log for requests). Any object with ``as_json()`` and ``as_text()`` can be
+logged (see :class:`AccessRecord`): :class:`ConnectionRecord` for the L4 proxy,
+:class:`RequestRecord` for the HTTP proxy. Records hold raw values; everything costly
+(time formatting, joining addresses, escaping) happens in ``as_json``/``as_text``, on
+the writer thread.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import logging
 import os
 import queue
+import re
 import sys
 import threading
 import time
@@ -37,6 +42,10 @@ RESULT_RESET = "reset"  # the client or the backend reset the connection
 RESULT_NO_BACKEND = "no-backend"  # no usable backend: refused with an RST
 RESULT_REJECTED = "rejected"  # outside loadBalancerSourceRanges, or a bad PROXY header
 RESULT_CONNECT_FAILED = "connect-failed"  # every connect attempt failed
+# Request targets are logged up to this many characters: a client may send targets of
+# many kilobytes, and one would make every line that long (HAProxy's tune.http.logurilen
+# default is 1024 too).
+MAX_LOGGED_TARGET = 1024
 # Records waiting for the writer beyond this are dropped (about 20 MB at ~200 B each).
 QUEUE_LIMIT = 100_000
 # How often the writer checks whether the log file was moved away (logrotate), as
@@ -111,6 +120,100 @@ class ConnectionRecord:
                 f"connect={connect}ms",
                 f"up={self.bytes_to_backend}",
                 f"down={self.bytes_from_backend}",
+            )
+        )
+
+
+# Characters written as \xHH in the text format, as nginx escapes its variables: anything
+# but printable ASCII, and the quote and backslash, so that a field never splits a line
+# or a quoted field (a space too, except in the quoted route name).
+_UNSAFE_TEXT = re.compile(r'[^\x21-\x7e]|["\\]')
+_UNSAFE_QUOTED = re.compile(r'[^\x20-\x7e]|["\\]')
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    return "".join(f"\\x{byte:02x}" for byte in match.group().encode("utf-8"))
+
+
+def _text_field(value: str, unsafe: re.Pattern[str] = _UNSAFE_TEXT) -> str:
+    """``value`` for the text format: escaped, "-" when empty."""
+    return unsafe.sub(_escape_char, value) if value else "-"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One finished HTTP request (HTTP/1.x or an HTTP/2 stream), answered or not.
+
+    ``start`` is wall-clock time (seconds since the epoch) when the request head was
+    read; ``duration`` and ``upstream_ttfb`` are seconds (``upstream_ttfb``: from
+    choosing a backend, connecting included, to its response head; None when no backend
+    answered). ``target`` is the path and query as the client sent them. ``status`` is
+    0 when no response was sent. ``backend`` is the backend the request went to last
+    (None for answers of seaway's own, such as a 404 without a route); ``route`` names
+    the Ingress rule or HTTPRoute rule that matched. Body bytes are counted as
+    forwarded (after a 101, the tunnel's bytes).
+    """
+
+    start: float
+    duration: float
+    protocol: str
+    client: tuple[str, int]
+    listener: str
+    host: str
+    method: str
+    target: str
+    status: int
+    backend: str | None
+    route: str | None
+    request_body_bytes: int
+    response_body_bytes: int
+    upstream_ttfb: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "type": "request",
+            "start": _iso(self.start),
+            "end": _iso(self.start + self.duration),
+            "duration_ms": round(self.duration * 1000, 3),
+            "protocol": self.protocol,
+            "client": join_host_port(*self.client),
+            "listener": self.listener,
+            "host": self.host,
+            "method": self.method,
+            "path": self.target[:MAX_LOGGED_TARGET],
+            "status": self.status or None,
+            "backend": self.backend,
+            "route": self.route,
+            "upstream_ttfb_ms": (
+                None if self.upstream_ttfb is None else round(self.upstream_ttfb * 1000, 3)
+            ),
+            "request_body_bytes": self.request_body_bytes,
+            "response_body_bytes": self.response_body_bytes,
+        }
+
+    def as_text(self) -> str:
+        ttfb = "-" if self.upstream_ttfb is None else f"{self.upstream_ttfb * 1000:.1f}ms"
+        request = " ".join(
+            (
+                _text_field(self.method),
+                _text_field(self.target[:MAX_LOGGED_TARGET]),
+                self.protocol,
+            )
+        )
+        return " ".join(
+            (
+                _iso(self.start),
+                join_host_port(*self.client),
+                f'"{request}"',
+                str(self.status) if self.status else "-",
+                str(self.response_body_bytes),
+                f"{self.duration * 1000:.1f}ms",
+                self.backend or "-",
+                self.listener,
+                _text_field(self.host),
+                f"in={self.request_body_bytes}",
+                f"ttfb={ttfb}",
+                f'"{_text_field(self.route or "", _UNSAFE_QUOTED)}"',
             )
         )
 

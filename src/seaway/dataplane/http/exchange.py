@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from seaway.accesslog import RequestRecord
 from seaway.core.config import Backend
 from seaway.core.live_set import LiveBackendSet
 from seaway.core.routes import (
@@ -73,6 +75,15 @@ class Exchange:
         self.client = client
         self.head = head
         self.runtime = client.runtime
+        # For the access log: when the head was read, body bytes each way, the backend
+        # asked last and how long it took to answer. perf_counter, not loop.time():
+        # uvloop's clock counts whole milliseconds.
+        self.received_at = time.perf_counter()
+        self.asked_at = 0.0
+        self.request_body_bytes = 0
+        self.response_body_bytes = 0
+        self.last_backend: Backend | None = None
+        self.upstream_ttfb: float | None = None
         # Request body held until it can be written to a backend.
         self.chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
@@ -110,6 +121,7 @@ class Exchange:
     # -- from the client connection ---------------------------------------------------
 
     def body_chunk(self, data: bytes) -> None:
+        self.request_body_bytes += len(data)
         if self.sending and self.upstream is not None:
             self._send_chunk(data)
             return
@@ -124,6 +136,7 @@ class Exchange:
 
     def tunnel_from_client(self, data: bytes) -> None:
         """Bytes after an upgrade request's head: for the tunnel, once it is up."""
+        self.request_body_bytes += len(data)
         if self.tunnel and isinstance(self.upstream, UpstreamConnection):
             self.upstream.write(data)
         else:
@@ -170,6 +183,7 @@ class Exchange:
             await self._forward()
         except asyncio.CancelledError:
             self._release(False)
+            self._log_access()
             raise
         except Exception:
             log.exception("forwarding %s %s failed", self.head.method, self.head.target)
@@ -178,6 +192,7 @@ class Exchange:
             else:
                 self.client.abort()
             self._release(False)
+        self._log_access()
         self.client.exchange_done(self)
 
     async def _forward(self) -> None:
@@ -222,6 +237,7 @@ class Exchange:
         stale_retry = True
         while True:
             now = self.runtime.loop.time()
+            self.asked_at = time.perf_counter()
             backend = live.choose(
                 client_ip, self.runtime.next_sequence(), listener.address, listener.port,
                 now=now, avoid=avoid,
@@ -292,6 +308,7 @@ class Exchange:
         self.live.remember(self.client.peer[0], backend, now)
         self.live.balancer.started(backend)
         self.backend, self.backend_counters, self.reused = backend, counters, reused
+        self.last_backend = backend
         counters.active += 1
         counters.total += 1
         counters.request_started()
@@ -437,6 +454,7 @@ class Exchange:
         if self.backend is not None and self.live is not None:
             now = self.runtime.loop.time()
             self.live.balancer.observe(self.backend, now - self.sent_at, now)
+            self.upstream_ttfb = time.perf_counter() - self.asked_at
         head = self.head
         out = hdr.response_headers(fields)
         if self.action is not None and self.action.response_headers is not None:
@@ -478,6 +496,7 @@ class Exchange:
             return
         if self.backend_counters is not None:
             self.backend_counters.bytes_from_backend += len(data)
+        self.response_body_bytes += len(data)
         if self.chunked_out:
             if data:
                 self.client.writelines([b"%x\r\n" % len(data), data, b"\r\n"])
@@ -538,6 +557,7 @@ class Exchange:
         self.client.start_tunnel(self)
 
     def tunnel_from_upstream(self, data: bytes) -> None:
+        self.response_body_bytes += len(data)
         self.client.write(data)
         self.client.rearm_idle_timer()
 
@@ -616,9 +636,38 @@ class Exchange:
         if self.head.method == "HEAD":
             self.client.write(head)
         else:
+            self.response_body_bytes += len(body)
             self.client.writelines([head, body])
 
     # -- ending -------------------------------------------------------------------
+
+    def _log_access(self) -> None:
+        """Hand the finished request to the access log (a queue put; no I/O here)."""
+        access_log = self.runtime.access_log
+        if access_log is None or not access_log.enabled:
+            return
+        head = self.head
+        duration = time.perf_counter() - self.received_at
+        backend = self.last_backend
+        action = self.action
+        access_log.emit(
+            RequestRecord(
+                start=time.time() - duration,
+                duration=duration,
+                protocol=f"HTTP/{head.version}",
+                client=self.client.peer,
+                listener=self.client.server.spec.key,
+                host=self.target[2] or _field(head.headers, "host") or "",
+                method=head.method,
+                target=head.target,
+                status=self.status if self.response_started else 0,
+                backend=backend.key if backend is not None else None,
+                route=action.route if action is not None else None,
+                request_body_bytes=self.request_body_bytes,
+                response_body_bytes=self.response_body_bytes,
+                upstream_ttfb=self.upstream_ttfb,
+            )
+        )
 
     def _drop_backend(self) -> None:
         upstream, self.upstream = self.upstream, None

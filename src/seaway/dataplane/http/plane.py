@@ -7,6 +7,7 @@ import asyncio
 import random
 from collections.abc import Callable
 
+from seaway.accesslog import AccessLog
 from seaway.core.config import DesiredConfig, HttpListener
 from seaway.core.health import HealthEvent
 from seaway.core.live_set import LiveBackendSet
@@ -23,7 +24,8 @@ class HttpDataPlane:
 
     ``apply`` opens, closes or updates listeners in place: new routes take effect for
     the next request of every open connection, and a configuration change never closes
-    a connection, a request in flight or a tunnel (WebSocket). Backend sets
+    a connection, a request in flight or a tunnel (WebSocket). Each finished request
+    goes to ``access_log`` (shared with the L4 plane) while it is enabled. Backend sets
     (``http_backend_sets``) are held as ``LiveBackendSet``s and updated in place; each
     request picks a backend through the set's balancer. Owns every socket, connection,
     task and timer it creates; ``close`` ends them.
@@ -35,10 +37,12 @@ class HttpDataPlane:
         rng: random.Random,
         loop: asyncio.AbstractEventLoop | None = None,
         on_health_event: Callable[[HealthEvent], None] | None = None,
+        access_log: AccessLog | None = None,
     ) -> None:
         self._rng = rng
         self._loop = loop
         self._on_health_event = on_health_event
+        self._access_log = access_log
         self._runtime: HttpRuntime | None = None
         self._applied = DesiredConfig()
         self._servers: dict[str, HttpServer] = {}
@@ -53,6 +57,8 @@ class HttpDataPlane:
             self._runtime = HttpRuntime(loop, self._rng)
             # Gateway errors and good responses feed outlier detection.
             self._runtime.on_health_event = self._on_health_event
+            # One line per finished request (seaway.accesslog), when it is enabled.
+            self._runtime.access_log = self._access_log
             self._runtime.pool = UpstreamPool(self._runtime)
             self._runtime.h2_pool = H2UpstreamPool(self._runtime)
         return self._runtime

@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from seaway.accesslog import RequestRecord
 from seaway.core.config import Backend
 from seaway.core.live_set import LiveBackendSet
 from seaway.core.routes import (
@@ -79,6 +81,15 @@ class StreamExchange:
         self.stream_id = stream_id
         self.head = head
         self.runtime = conn.runtime
+        # For the access log: when the head was read, body bytes each way, the backend
+        # asked last and how long it took to answer. perf_counter, not loop.time():
+        # uvloop's clock counts whole milliseconds.
+        self.received_at = time.perf_counter()
+        self.asked_at = 0.0
+        self.request_body_bytes = 0
+        self.response_body_bytes = 0
+        self.last_backend: Backend | None = None
+        self.upstream_ttfb: float | None = None
         self.grpc = head.method == "POST" and grpc.is_grpc(_field(head.fields, "content-type"))
         # Request data held until a backend takes it, and its flow-controlled size.
         self.pending: collections.deque[bytes] = collections.deque()
@@ -111,6 +122,7 @@ class StreamExchange:
     # -- from the client connection ---------------------------------------------------
 
     def body_chunk(self, data: bytes, flow_length: int) -> None:
+        self.request_body_bytes += len(data)
         if self.sending and self.upstream is not None:
             self._send_body(data)
             self._ack_client(flow_length)
@@ -159,6 +171,7 @@ class StreamExchange:
             await self._forward()
         except asyncio.CancelledError:
             self._release(False)
+            self._log_access()
             raise
         except Exception:
             log.exception("forwarding stream %s %s failed", self.head.method, self.head.target)
@@ -169,6 +182,7 @@ class StreamExchange:
             self._release(False)
         if self._deadline is not None:
             self._deadline.cancel()
+        self._log_access()
         self.conn.exchange_done(self)
 
     def _route(self) -> LiveBackendSet | None:
@@ -219,6 +233,7 @@ class StreamExchange:
         retries_left = 1  # a refused stream or a stale pooled connection
         while True:
             now = self.runtime.loop.time()
+            self.asked_at = time.perf_counter()
             backend = live.choose(
                 client_ip, self.runtime.next_sequence(), listener.address, listener.port,
                 now=now, avoid=avoid,
@@ -329,6 +344,7 @@ class StreamExchange:
         self.live.remember(self.conn.peer[0], backend, now)
         self.live.balancer.started(backend)
         self.backend, self.backend_counters, self.reused = backend, counters, reused
+        self.last_backend = backend
         counters.active += 1
         counters.total += 1
         counters.request_started()
@@ -440,6 +456,7 @@ class StreamExchange:
         if self.backend is not None and self.live is not None:
             now = self.runtime.loop.time()
             self.live.balancer.observe(self.backend, now - self.sent_at, now)
+            self.upstream_ttfb = time.perf_counter() - self.asked_at
         out = hdr.response_headers(fields)
         if self.action is not None and self.action.response_headers is not None:
             out = self.action.response_headers.apply(out)
@@ -462,6 +479,7 @@ class StreamExchange:
         if self.backend_counters is not None:
             self.backend_counters.bytes_from_backend += len(data)
         if self.head.method != "HEAD" and self.status not in _NO_CONTENT:
+            self.response_body_bytes += len(data)
             self.conn.send_body(self.stream_id, data)
 
     def response_trailers(self, fields: list[tuple[str, str]]) -> None:
@@ -575,6 +593,7 @@ class StreamExchange:
             head_only = self.head.method == "HEAD" or not body
             self.conn.send_response_head(self.stream_id, block, end_stream=head_only)
             if not head_only:
+                self.response_body_bytes += len(body)
                 self.conn.send_body(self.stream_id, body)
                 self.conn.end_response(self.stream_id, None)
         if not self.body_done:
@@ -583,6 +602,34 @@ class StreamExchange:
             self._finish("local")
 
     # -- ending -------------------------------------------------------------------
+
+    def _log_access(self) -> None:
+        """Hand the finished stream to the access log (a queue put; no I/O here)."""
+        access_log = self.runtime.access_log
+        if access_log is None or not access_log.enabled:
+            return
+        head = self.head
+        duration = time.perf_counter() - self.received_at
+        backend = self.last_backend
+        action = self.action
+        access_log.emit(
+            RequestRecord(
+                start=time.time() - duration,
+                duration=duration,
+                protocol="HTTP/2",
+                client=self.conn.peer,
+                listener=self.conn.server.spec.key,
+                host=head.authority or _field(head.fields, "host") or "",
+                method=head.method,
+                target=head.target,
+                status=self.status if self.response_started else 0,
+                backend=backend.key if backend is not None else None,
+                route=action.route if action is not None else None,
+                request_body_bytes=self.request_body_bytes,
+                response_body_bytes=self.response_body_bytes,
+                upstream_ttfb=self.upstream_ttfb,
+            )
+        )
 
     def _drop_upstream(self) -> None:
         upstream, self.upstream = self.upstream, None
