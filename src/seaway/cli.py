@@ -321,7 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--access-log",
         metavar="PATH",
-        help='write an access log line per connection and per HTTP request to PATH ("-": standard output)',
+        help=(
+            "write an access log line per connection and per HTTP request to PATH "
+            '("-": standard output)'
+        ),
     )
     run.add_argument(
         "--access-log-format",
