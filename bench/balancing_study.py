@@ -97,14 +97,16 @@ def map_ring(keys: Sequence[str], hashes: np.ndarray) -> np.ndarray:
     order = sorted(range(len(keys)), key=lambda i: keys[i])
     ring = np.array(ring_hashes, dtype=U64)
     position = np.searchsorted(ring, hashes, side="left") % len(ring)
-    return np.array(order)[np.array(owners)[position]]
+    picked: np.ndarray = np.array(order)[np.array(owners)[position]]
+    return picked
 
 
 def maglev_mapper(size: int) -> Mapper:
     def map_maglev(keys: Sequence[str], hashes: np.ndarray) -> np.ndarray:
         order = sorted(range(len(keys)), key=lambda i: keys[i])
         table = np.array(build_maglev_table([(keys[i], 1) for i in order], size))
-        return np.array(order)[table[hashes % U64(size)]]
+        picked: np.ndarray = np.array(order)[table[hashes % U64(size)]]
+        return picked
 
     return map_maglev
 
@@ -114,7 +116,8 @@ def map_sh(keys: Sequence[str], hashes: np.ndarray) -> np.ndarray:
     hosts = [Backend(*_split(keys[i])) for i in order]
     position = {b.key: i for i, b in enumerate(hosts)}
     table = np.array([position[b.key] for b in build_bucket_table(hosts, weighted=True)])
-    return np.array(order)[table[hashes & U64(0xFF)]]
+    picked: np.ndarray = np.array(order)[table[hashes & U64(0xFF)]]
+    return picked
 
 
 def _split(key: str) -> tuple[str, int]:
