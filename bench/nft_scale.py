@@ -24,7 +24,7 @@ from dataclasses import replace
 from seaway.core.config import Backend, BackendSet, DesiredConfig, Listener
 from seaway.dataplane.nftables.host import run_nft
 from seaway.dataplane.nftables.model import render_transaction
-from seaway.dataplane.nftables.rules import HostFacts, build_ruleset
+from seaway.dataplane.nftables.rules import HostFacts, RulesetCache, build_ruleset
 
 
 def _meminfo(field: str) -> int:
@@ -62,8 +62,10 @@ def main() -> None:
     try:
         config = config_for(args.services, args.endpoints)
         facts = HostFacts(("lo",), {})
+        # The data plane keeps rendered rules per listener across changes; so does this.
+        cache = RulesetCache()
         t0 = time.perf_counter()
-        ruleset = build_ruleset(config, facts)
+        ruleset = build_ruleset(config, facts, cache=cache)
         script = render_transaction(None, ruleset.tables, "seaway")
         rendered = time.perf_counter() - t0
         slab_before = _meminfo("SUnreclaim")
@@ -78,8 +80,9 @@ def main() -> None:
         changed = replace(config.backend_sets[key],
                           backends=config.backend_sets[key].backends[1:])
         t0 = time.perf_counter()
-        after = build_ruleset(replace(config, backend_sets={**config.backend_sets, key: changed}),
-                              facts)
+        after = build_ruleset(
+            replace(config, backend_sets={**config.backend_sets, key: changed}), facts, cache=cache
+        )
         delta = render_transaction(ruleset.tables, after.tables, "seaway")
         delta_rendered = time.perf_counter() - t0
         t0 = time.perf_counter()

@@ -43,7 +43,8 @@ def test_refuses_without_root(tmp_path: Path) -> None:
 def test_scenario_list() -> None:
     result = subprocess.run([*SEAWAY, "lab", "run", "--list"], capture_output=True, text=True,
                             timeout=30, check=True)
-    for name in ("packet-life", "rolling-update", "node-drain", "keepalive-spread"):
+    for name in ("packet-life", "rolling-update", "node-drain", "keepalive-spread",
+                 "kernel-rolling-update", "kernel-vs-proxy"):
         assert name in result.stdout
 
 

@@ -53,3 +53,10 @@ async def test_keepalive_spread(lab_state_dir: Path) -> None:
     assert result.ok, result.failed_checks()
     assert result.numbers["new_pod_requests"] == 0
     assert sum(result.numbers["per_pod"].values()) == 2 * 6 * 10
+    # The L7 route (an Ingress the lab wrote, served by seaway) spreads the same
+    # keep-alive clients' requests over every pod, the one added later included.
+    ratios = result.numbers["max_over_mean"]
+    assert ratios["l7_before"] < 1.2 and ratios["l7_after"] < 1.2
+    assert ratios["l4_after"] >= 1.2
+    assert len(result.numbers["l7"]["after"]) == 4
+    assert result.numbers["l7_new_pod_requests"] > 0

@@ -51,8 +51,9 @@ def run_lab_command(args: argparse.Namespace) -> int:
     if command == "run" and args.list:
         from seaway.lab.scenarios.registry import SCENARIOS  # noqa: PLC0415
 
+        width = max(len(name) for name in SCENARIOS) + 2
         for name, (_, what) in SCENARIOS.items():
-            print(f"{name:18} {what}")
+            print(f"{name:{width}} {what}")
         return 0
     why = ip_available()
     if why:

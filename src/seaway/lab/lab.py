@@ -251,6 +251,15 @@ class Lab:
             )
         return proc
 
+    async def start_process(
+        self, namespace: str, name: str, *args: str
+    ) -> asyncio.subprocess.Process:
+        """Run ``args`` inside ``namespace`` until the lab goes down (which stops it);
+        its output goes to ``logs/NAME.log``."""
+        proc = await self._spawn(namespace, name, *args)
+        self.processes.append(proc)
+        return proc
+
     async def _start_seaway(self) -> None:
         proc = await self._spawn(
             topology.LOAD_BALANCER, "seaway",
@@ -318,6 +327,10 @@ class Lab:
             await asyncio.sleep(0.02)
 
     # -- the cluster's view ------------------------------------------------------
+
+    def manifests(self) -> list[dict[str, Any]]:
+        """The cluster's objects as the lab writes them now (new dicts: change freely)."""
+        return self._docs()
 
     def _docs(self) -> list[dict[str, Any]]:
         endpoints = [p.endpoint() for p in self.deployments.all_pods() if not p.gone]

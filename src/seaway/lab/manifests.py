@@ -1,5 +1,9 @@
 """The lab's cluster as manifests: Service, EndpointSlice and Node, as the controllers keep them.
 
+Services with ``ingress: true`` also get an L7 route: seaway's IngressClass, an
+Ingress (host ``NAME.lab``) and the ClusterIP Service it routes to (``NAME-http``,
+the same pods); seaway serves every Ingress on the load balancer's address, port 8080.
+
 Rendering is pure (:func:`render_manifests`); :func:`write_manifests` writes the
 documents atomically into the directory that ``seaway run -f DIR`` watches, and
 :func:`cluster_state` reads them back through seaway's own parser, so the lab's
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,12 @@ from seaway.model.validate import build_state
 MANIFEST_FILE = "lab.yaml"
 PORT_NAME = "http"
 APP_LABEL = "app"
+# The lab's L7 routes (Services with ``ingress: true``): seaway's IngressClass, and the
+# one listener every served Ingress shares (SeawayConfig spec.ingress), on the load
+# balancer's address. 8080 is seaway's default Ingress port.
+INGRESS_CLASS = "seaway"
+INGRESS_CONTROLLER = "seaway.io/ingress-controller"
+INGRESS_PORT = 8080
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +135,68 @@ def render_endpoint_slice(
     }
 
 
+def ingress_service_name(service: ServiceSpec) -> str:
+    """The ClusterIP Service an Ingress for ``service`` routes to: ``NAME-http``."""
+    return f"{service.name}-http"
+
+
+def ingress_host(service: ServiceSpec) -> str:
+    """The host of ``service``'s Ingress rule: ``NAME.lab``."""
+    return f"{service.name}.lab"
+
+
+def ingress_address(spec: LabSpec) -> tuple[str, int]:
+    """Where seaway serves the lab's Ingresses: the load balancer's address, port 8080."""
+    return spec.load_balancer.address, INGRESS_PORT
+
+
+def render_ingress_objects(
+    service: ServiceSpec, target_port: int, pods: Iterable[PodEndpoint]
+) -> list[dict[str, Any]]:
+    """An Ingress for ``service`` and what it routes to.
+
+    An Ingress names a Service that is usually of type ClusterIP, and an ingress
+    controller sends to that Service's endpoints, the pods, per request; the
+    LoadBalancer Service may send to the nodes (``backends: nodes``), so the Ingress
+    gets a ClusterIP Service of its own, ``NAME-http``, selecting the same pods, with
+    ``seaway.io/backends: pods``, and its EndpointSlice.
+    """
+    companion = replace(service, name=ingress_service_name(service))
+    http_service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": companion.name,
+            "namespace": "default",
+            "annotations": {BACKENDS: "pods"},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {APP_LABEL: service.deployment},
+            "ports": [{"name": PORT_NAME, "protocol": "TCP", "port": service.port,
+                       "targetPort": target_port}],
+        },
+    }
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": service.name, "namespace": "default"},
+        "spec": {
+            "ingressClassName": INGRESS_CLASS,
+            "rules": [{
+                "host": ingress_host(service),
+                "http": {"paths": [{
+                    "path": "/",
+                    "pathType": "Prefix",
+                    "backend": {"service": {"name": companion.name,
+                                            "port": {"number": service.port}}},
+                }]},
+            }],
+        },
+    }
+    return [http_service, render_endpoint_slice(companion, target_port, pods), ingress]
+
+
 def render_node(node: NodeView) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "apiVersion": "v1",
@@ -143,7 +215,10 @@ def render_node(node: NodeView) -> dict[str, Any]:
 def render_lb_settings(spec: LabSpec) -> list[dict[str, Any]]:
     """The load balancer's own objects: its address pool and settings for the lab."""
     addresses = [spec.load_balancer.address, *spec.extra_lb_addresses]
-    return [
+    # A node that drops SYNs (policy Local without local pods) must not stall a
+    # connection for the default 2 s; the lab's links answer in microseconds.
+    settings: dict[str, Any] = {"adminAddress": "127.0.0.1:9980", "connectTimeoutSeconds": 0.5}
+    docs: list[dict[str, Any]] = [
         {
             "apiVersion": "metallb.io/v1beta1",
             "kind": "IPAddressPool",
@@ -154,11 +229,19 @@ def render_lb_settings(spec: LabSpec) -> list[dict[str, Any]]:
             "apiVersion": "seaway.io/v1alpha1",
             "kind": "SeawayConfig",
             "metadata": {"name": "seaway"},
-            # A node that drops SYNs (policy Local without local pods) must not stall a
-            # connection for the default 2 s; the lab's links answer in microseconds.
-            "spec": {"adminAddress": "127.0.0.1:9980", "connectTimeoutSeconds": 0.5},
+            "spec": settings,
         },
     ]
+    if any(s.ingress for s in spec.services):
+        address, port = ingress_address(spec)
+        settings["ingress"] = {"address": address, "port": port}
+        docs.append({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "IngressClass",
+            "metadata": {"name": INGRESS_CLASS},
+            "spec": {"controller": INGRESS_CONTROLLER},
+        })
+    return docs
 
 
 def render_manifests(
@@ -170,6 +253,8 @@ def render_manifests(
         target = spec.deployment(service.deployment).container_port
         docs.append(render_service(service, target))
         docs.append(render_endpoint_slice(service, target, pods))
+        if service.ingress:
+            docs.extend(render_ingress_objects(service, target, pods))
     docs.extend(render_node(node) for node in sorted(nodes, key=lambda n: n.name))
     return docs
 

@@ -116,6 +116,9 @@ class ServiceSpec:
     backends: BackendsMode = "nodes"
     # More Service annotations (name, value), e.g. seaway.io/forwarding; set by scenarios.
     annotations: tuple[tuple[str, str], ...] = ()
+    # Also an L7 route: an Ingress of seaway's class, host NAME.lab, to the pods
+    # (through a ClusterIP Service NAME-http), served by seaway at the ingress address.
+    ingress: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,6 +384,7 @@ def _service(r: _Reader, m: Mapping[str, Any], path: str) -> ServiceSpec:
         external_traffic_policy=policy,  # type: ignore[arg-type]
         health_check_node_port=None if hc is None else r.get(m, path, "healthCheckNodePort", port),
         backends=backends,  # type: ignore[arg-type]
+        ingress=r.get(m, path, "ingress", boolean, False),
     )
 
 

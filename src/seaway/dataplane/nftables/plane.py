@@ -27,7 +27,13 @@ from seaway.dataplane.nftables.host import (
 )
 from seaway.dataplane.nftables.model import Table, render_transaction
 from seaway.dataplane.nftables.options import kernel_options
-from seaway.dataplane.nftables.rules import TABLE_NAME, Ruleset, build_ruleset, service_rules
+from seaway.dataplane.nftables.rules import (
+    TABLE_NAME,
+    Ruleset,
+    RulesetCache,
+    build_ruleset,
+    service_rules,
+)
 
 log = logging.getLogger("seaway.nftables")
 
@@ -52,6 +58,8 @@ class NftablesDataPlane:
         self.last_script = ""
         self._tables: Mapping[str, Table] | None = None
         self._sizes: dict[str, int] = {}
+        # Rules of unchanged listeners are reused: an endpoint change renders one Service.
+        self._rules_cache = RulesetCache()
         self._forward_before: str | None = None
         self._lock = asyncio.Lock()
         self._served: tuple[str, ...] = ()
@@ -73,7 +81,7 @@ class NftablesDataPlane:
             for b in (s.candidates or s.backends)
         ]
         facts = host_facts(self.prefix, hops)
-        ruleset = build_ruleset(config, facts, self._size)
+        ruleset = build_ruleset(config, facts, self._size, self._rules_cache)
         errors = dict(ruleset.problems)
         if ruleset.tables["ip"].objects["nat-listeners"].elements:
             self._ensure_forwarding()

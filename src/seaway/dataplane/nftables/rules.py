@@ -175,17 +175,84 @@ def _slot_type(value: str) -> tuple[str, ...]:
     return (f"typeof numgen random mod 2 : {value}",)
 
 
+@dataclass(frozen=True, slots=True)
+class ListenerRules:
+    """What one listener adds to the tables: its objects, its entry in a dispatch map
+    (or in ``no-endpoints``), the next hops it sends to, its Maglev table size and
+    what was wrong with its annotations ("" when nothing)."""
+
+    ip: tuple[NftObject, ...] = ()
+    netdev: tuple[NftObject, ...] = ()
+    nat: str = ""  # the nat-listeners key it adds ("" when none)
+    dsr: str = ""  # the dsr-listeners key it adds
+    no_endpoints: str = ""  # the no-endpoints key it adds
+    next_hops: tuple[tuple[str, str], ...] = ()  # (node mark, verdict)
+    table_size: int | None = None  # its Maglev table's size (None: not Maglev)
+    default_size: int | None = None  # the size it asked ``table_size`` about
+    problem: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    listener: Listener
+    backend_set: BackendSet
+    rules: ListenerRules
+
+
+class RulesetCache:
+    """The rules of each listener from the last build, reused by the next while the
+    listener, its backend set and the host facts are the same (frozen dataclasses,
+    compared by value): an endpoint change re-renders one Service, not all of them.
+
+    Owned by one caller (a data plane) across its builds; not shared between threads.
+    """
+
+    def __init__(self) -> None:
+        self.facts: HostFacts | None = None
+        self.entries: dict[str, _Cached] = {}
+        self.rendered = 0  # listeners rendered by the last build (the others were reused)
+
+    def lookup(
+        self,
+        lkey: str,
+        listener: Listener,
+        backend_set: BackendSet,
+        table_size: Callable[[str, int], int] | None,
+    ) -> ListenerRules | None:
+        entry = self.entries.get(lkey)
+        if entry is None:
+            return None
+        if entry.listener is not listener and entry.listener != listener:
+            return None
+        if entry.backend_set is not backend_set and entry.backend_set != backend_set:
+            return None
+        rules = entry.rules
+        # The size the caller gives may have changed (it never shrinks a running table).
+        if rules.table_size is not None and rules.default_size is not None:
+            wanted = (table_size(backend_set.key, rules.default_size) if table_size
+                      else rules.default_size)
+            if wanted != rules.table_size:
+                return None
+        return rules
+
+
 def build_ruleset(
     config: DesiredConfig,
     facts: HostFacts,
     table_size: Callable[[str, int], int] | None = None,
+    cache: RulesetCache | None = None,
 ) -> Ruleset:
     """The tables that serve ``config``'s listeners, given what the host looks like.
 
     ``table_size(set_key, default)`` chooses each Maglev table's size (the data plane
     keeps sizes from shrinking while it runs); default: the annotation, else
-    ``table_size_for`` the candidates.
+    ``table_size_for`` the candidates. With ``cache``, listeners whose inputs did not
+    change since the cache's last build reuse their rules (the same objects, which
+    ``render_changes`` then skips without comparing their elements).
     """
+    if cache is not None and cache.facts != facts:
+        cache.facts = facts
+        cache.entries.clear()
     ip: dict[str, NftObject] = {}
     nd: dict[str, NftObject] = {}
     problems: dict[str, str] = {}
@@ -194,134 +261,36 @@ def build_ruleset(
     dsr_listeners: dict[str, str] = {}
     no_endpoints: dict[str, str] = {}
     next_hops: dict[str, str] = {}
+    entries: dict[str, _Cached] = {}
+    rendered = 0
 
     for lkey, listener in config.listeners.items():
         backend_set = config.backend_sets.get(listener.backend_set)
         if backend_set is None:
             continue
-        if ":" in listener.address:
-            problems[lkey] = "the nftables data plane serves IPv4 addresses only"
-            continue
-        options = kernel_options(backend_set)
-        notes = list(options.problems)
-        forwarding = options.forwarding
-        if forwarding == "dsr" and backend_set.mode != "nodes":
-            notes.append("direct server return needs seaway.io/backends: nodes; using NAT")
-            forwarding = "nat"
-        proto = listener.protocol.lower()
-        key = _key(listener)
-        lid = listener_id(listener)
-        service = listener.service
-        backends = [b for b in backend_set.backends if ":" not in b.address]
-        if forwarding == "dsr":
-            routed = [b for b in backends if b.address in facts.next_hop_devices]
-            if len(routed) < len(backends):
-                lost = ", ".join(b.address for b in backends if b not in routed)
-                notes.append(f"no route to node(s) {lost}: left out")
-            backends = routed
-        if notes:
-            problems[lkey] = "; ".join(notes)
-        if not backends:
-            no_endpoints[key] = ""
-            continue
-        default_size = options.table_size or table_size_for(len(backend_set.candidates or backends))
-        size = table_size(backend_set.key, default_size) if table_size else default_size
-        if options.selection == "maglev":
-            sizes[backend_set.key] = size
-        idle = options.idle_seconds
-        title = (
-            f"{service} port {listener.port}/{listener.protocol} at "
-            f"{listener.address}:{listener.port}"
-        )
-        if forwarding == "nat":
-            selection = _selection(
-                backend_set, options, backends, size, f"ip saddr . {proto} sport . ip daddr . "
-                f"{proto} dport"
-            )
-            timeout = f"idle-{idle}s/{proto}"
-            ip[timeout] = _ct_timeout(timeout, proto, idle)
-            ip[selection.map_name] = NftObject(
-                "map", selection.map_name, _slot_type(f"ip daddr . {proto} dport"),
-                {str(i): f"{b.address} . {b.port}" for i, b in enumerate(selection.slots)},
-                comment=_slot_comment(backend_set, selection),
-                service=service,
-            )
-            chain = f"nat/{lid}"
-            ip[chain] = NftObject(
-                "chain", chain,
-                rules=(
-                    *_ranges_rule(listener),
-                    f"meta mark set meta mark or {MASQUERADE_MARK}",
-                    # The flow's conntrack entry is new (unconfirmed) here, as the
-                    # kernel requires for setting its timeout policy.
-                    f'ct timeout set "{timeout}"',
-                    f"meta l4proto {proto} counter dnat ip to {selection.expression} "
-                    f"map @{selection.map_name}",
-                ),
-                comment=(
-                    f"{title}: NAT",
-                    selection.description + ".",
-                    "The flow is DNATed to the chosen backend and SNATed to this host, so "
-                    "that replies come back here;",
-                    f"conntrack keeps the flow on its backend until it is idle {idle} s, "
-                    "whatever the backend set becomes.",
-                ),
-                service=service,
-            )
-            nat_listeners[key] = f"goto {chain}"
-        else:
-            selection = _selection(backend_set, options, backends, size, FLOW_KEY)
-            ident = set_id(backend_set)
-            flows = f"flows-{idle}s/{ident}"
-            nd[flows] = NftObject(
-                "map", flows,
-                (f"typeof {FLOW_KEY} : meta mark", f"size {DSR_FLOW_MAP_SIZE}",
-                 "flags dynamic,timeout", f"timeout {idle}s"),
-                comment=(f"{service}: each flow's node (its address as the mark), "
-                         f"forgotten {idle} s after the flow's last packet",),
-                service=service,
-            )
-            nd[selection.map_name] = NftObject(
-                "map", selection.map_name, _slot_type("meta mark"),
-                {str(i): mark_of(b.address) for i, b in enumerate(selection.slots)},
-                comment=_slot_comment(backend_set, selection),
-                service=service,
-            )
-            for backend in backend_set.candidates or backends:
-                device = facts.next_hop_devices.get(backend.address)
-                if device is None or ":" in backend.address:
-                    continue
-                hop = f"to/{backend.address}"
-                next_hops[mark_of(backend.address)] = f"goto {hop}"
-                nd[hop] = NftObject(
-                    "chain", hop,
-                    rules=(f'counter fwd ip to {backend.address} device "{device}"',),
-                    comment=(f"to node {backend.name or backend.address}, unchanged "
-                             "(destination: the load-balancer address)",),
-                )
-            chain = f"dsr/{lid}"
-            nd[chain] = NftObject(
-                "chain", chain,
-                rules=(
-                    *_ranges_rule(listener),
-                    "meta mark set 0",
-                    f"meta mark set {FLOW_KEY} map @{flows}",
-                    f"meta mark 0 meta mark set {selection.expression} "
-                    f"map @{selection.map_name}",
-                    f"update @{flows} {{ {FLOW_KEY} : meta mark }}",
-                    "counter meta mark vmap @next-hops",
-                    "meta mark set 0",
-                ),
-                comment=(
-                    f"{title}: direct server return",
-                    "A known flow goes to the node it went to (the flow map); a new one: "
-                    + selection.description + ".",
-                    "The packet keeps the load-balancer address as its destination; the "
-                    "node answers the client directly.",
-                ),
-                service=service,
-            )
-            dsr_listeners[key] = f"goto {chain}"
+        rules = cache.lookup(lkey, listener, backend_set, table_size) if cache else None
+        if rules is None:
+            rules = listener_rules(listener, backend_set, facts, table_size)
+            rendered += 1
+        entries[lkey] = _Cached(listener, backend_set, rules)
+        if rules.problem:
+            problems[lkey] = rules.problem
+        if rules.table_size is not None:
+            sizes[backend_set.key] = rules.table_size
+        for obj in rules.ip:
+            ip[obj.name] = obj
+        for obj in rules.netdev:
+            nd[obj.name] = obj
+        if rules.nat:
+            nat_listeners[rules.nat] = f"goto nat/{listener_id(listener)}"
+        if rules.dsr:
+            dsr_listeners[rules.dsr] = f"goto dsr/{listener_id(listener)}"
+        if rules.no_endpoints:
+            no_endpoints[rules.no_endpoints] = ""
+        next_hops.update(rules.next_hops)
+    if cache is not None:
+        cache.entries = entries
+        cache.rendered = rendered
 
     ip.update(_ip_skeleton(nat_listeners, no_endpoints))
     tables = {"ip": Table("ip", TABLE_NAME, ip)}
@@ -333,6 +302,149 @@ def build_ruleset(
             if _key(listener) in dsr_listeners:
                 problems[lkey] = "direct server return: no network interface is up"
     return Ruleset(tables, problems, sizes)
+
+
+def listener_rules(
+    listener: Listener,
+    backend_set: BackendSet,
+    facts: HostFacts,
+    table_size: Callable[[str, int], int] | None = None,
+) -> ListenerRules:
+    """The rules one listener needs (see :func:`build_ruleset`); pure."""
+    if ":" in listener.address:
+        return ListenerRules(problem="the nftables data plane serves IPv4 addresses only")
+    options = kernel_options(backend_set)
+    notes = list(options.problems)
+    forwarding = options.forwarding
+    if forwarding == "dsr" and backend_set.mode != "nodes":
+        notes.append("direct server return needs seaway.io/backends: nodes; using NAT")
+        forwarding = "nat"
+    proto = listener.protocol.lower()
+    key = _key(listener)
+    lid = listener_id(listener)
+    service = listener.service
+    backends = [b for b in backend_set.backends if ":" not in b.address]
+    if forwarding == "dsr":
+        routed = [b for b in backends if b.address in facts.next_hop_devices]
+        if len(routed) < len(backends):
+            lost = ", ".join(b.address for b in backends if b not in routed)
+            notes.append(f"no route to node(s) {lost}: left out")
+        backends = routed
+    problem = "; ".join(notes)
+    if not backends:
+        return ListenerRules(no_endpoints=key, problem=problem)
+    default_size = options.table_size or table_size_for(len(backend_set.candidates or backends))
+    size = table_size(backend_set.key, default_size) if table_size else default_size
+    maglev_size = size if options.selection == "maglev" else None
+    idle = options.idle_seconds
+    title = (
+        f"{service} port {listener.port}/{listener.protocol} at "
+        f"{listener.address}:{listener.port}"
+    )
+    if forwarding == "nat":
+        selection = _selection(
+            backend_set, options, backends, size, f"ip saddr . {proto} sport . ip daddr . "
+            f"{proto} dport"
+        )
+        timeout = f"idle-{idle}s/{proto}"
+        chain = f"nat/{lid}"
+        return ListenerRules(
+            ip=(
+                _ct_timeout(timeout, proto, idle),
+                NftObject(
+                    "map", selection.map_name, _slot_type(f"ip daddr . {proto} dport"),
+                    {str(i): f"{b.address} . {b.port}" for i, b in enumerate(selection.slots)},
+                    comment=_slot_comment(backend_set, selection),
+                    service=service,
+                ),
+                NftObject(
+                    "chain", chain,
+                    rules=(
+                        *_ranges_rule(listener),
+                        f"meta mark set meta mark or {MASQUERADE_MARK}",
+                        # The flow's conntrack entry is new (unconfirmed) here, as the
+                        # kernel requires for setting its timeout policy.
+                        f'ct timeout set "{timeout}"',
+                        f"meta l4proto {proto} counter dnat ip to {selection.expression} "
+                        f"map @{selection.map_name}",
+                    ),
+                    comment=(
+                        f"{title}: NAT",
+                        selection.description + ".",
+                        "The flow is DNATed to the chosen backend and SNATed to this host, "
+                        "so that replies come back here;",
+                        f"conntrack keeps the flow on its backend until it is idle {idle} s, "
+                        "whatever the backend set becomes.",
+                    ),
+                    service=service,
+                ),
+            ),
+            nat=key,
+            table_size=maglev_size,
+            default_size=default_size,
+            problem=problem,
+        )
+    selection = _selection(backend_set, options, backends, size, FLOW_KEY)
+    ident = set_id(backend_set)
+    flows = f"flows-{idle}s/{ident}"
+    objects = [
+        NftObject(
+            "map", flows,
+            (f"typeof {FLOW_KEY} : meta mark", f"size {DSR_FLOW_MAP_SIZE}",
+             "flags dynamic,timeout", f"timeout {idle}s"),
+            comment=(f"{service}: each flow's node (its address as the mark), "
+                     f"forgotten {idle} s after the flow's last packet",),
+            service=service,
+        ),
+        NftObject(
+            "map", selection.map_name, _slot_type("meta mark"),
+            {str(i): mark_of(b.address) for i, b in enumerate(selection.slots)},
+            comment=_slot_comment(backend_set, selection),
+            service=service,
+        ),
+    ]
+    hops: list[tuple[str, str]] = []
+    for backend in backend_set.candidates or backends:
+        device = facts.next_hop_devices.get(backend.address)
+        if device is None or ":" in backend.address:
+            continue
+        hop = f"to/{backend.address}"
+        hops.append((mark_of(backend.address), f"goto {hop}"))
+        objects.append(NftObject(
+            "chain", hop,
+            rules=(f'counter fwd ip to {backend.address} device "{device}"',),
+            comment=(f"to node {backend.name or backend.address}, unchanged "
+                     "(destination: the load-balancer address)",),
+        ))
+    objects.append(NftObject(
+        "chain", f"dsr/{lid}",
+        rules=(
+            *_ranges_rule(listener),
+            "meta mark set 0",
+            f"meta mark set {FLOW_KEY} map @{flows}",
+            f"meta mark 0 meta mark set {selection.expression} "
+            f"map @{selection.map_name}",
+            f"update @{flows} {{ {FLOW_KEY} : meta mark }}",
+            "counter meta mark vmap @next-hops",
+            "meta mark set 0",
+        ),
+        comment=(
+            f"{title}: direct server return",
+            "A known flow goes to the node it went to (the flow map); a new one: "
+            + selection.description + ".",
+            "The packet keeps the load-balancer address as its destination; the "
+            "node answers the client directly.",
+        ),
+        service=service,
+    ))
+    return ListenerRules(
+        netdev=tuple(objects),
+        dsr=key,
+        next_hops=tuple(hops),
+        table_size=maglev_size,
+        default_size=default_size,
+        problem=problem,
+    )
 
 
 def _ct_timeout(name: str, proto: str, idle: int) -> NftObject:

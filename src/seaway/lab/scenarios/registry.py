@@ -9,6 +9,8 @@ from seaway.lab.scenarios import (
     dsr_client_ip,
     idle_reset,
     keepalive_spread,
+    kernel_rolling_update,
+    kernel_vs_proxy,
     node_drain,
     packet_life,
     rolling_update,
@@ -30,7 +32,7 @@ SCENARIOS: dict[str, tuple[Scenario, str]] = {
     node_drain.NAME: (node_drain.run, "node tainted, drained and removed under load"),
     keepalive_spread.NAME: (
         keepalive_spread.run,
-        "keep-alive clients against an L4 Service: spread over pods",
+        "keep-alive clients against an L4 Service and an L7 route: spread over pods",
     ),
     idle_reset.NAME: (
         idle_reset.run,
@@ -39,5 +41,13 @@ SCENARIOS: dict[str, tuple[Scenario, str]] = {
     dsr_client_ip.NAME: (
         dsr_client_ip.run,
         "kernel path: policy Local with direct server return keeps the client address",
+    ),
+    kernel_rolling_update.NAME: (
+        kernel_rolling_update.run,
+        "kernel path: rolling update under load with the timeline right, zero failures",
+    ),
+    kernel_vs_proxy.NAME: (
+        kernel_vs_proxy.run,
+        "throughput and latency: kernel path vs seaway's L4 proxy vs HAProxy (mode tcp)",
     ),
 }

@@ -25,7 +25,7 @@ from seaway.lab.lab import Lab
 from seaway.lab.load import LoadResult, RequestRecord, SteadyLoad
 from seaway.lab.pods import Pod
 from seaway.lab.scenarios.result import Say, ScenarioResult
-from seaway.lab.spec import DeploymentSpec, LabSpec
+from seaway.lab.spec import DeploymentSpec, LabSpec, ServiceSpec
 
 NAME = "rolling-update"
 RATE = 40.0  # requests per second
@@ -69,13 +69,21 @@ def explain(
     return per_pod, unexplained
 
 
-async def _roll(
-    lab: Lab, deployment: str, template: DeploymentSpec | None, say: Say
-) -> tuple[LoadResult, list[Pod]]:
-    spec = lab.spec
-    service = next(s for s in spec.services if s.deployment == deployment)
+def all_targets(spec: LabSpec, service: ServiceSpec) -> list[tuple[str, int]]:
+    """Every node's nodePort, and the Service's address on the load balancer."""
     targets = [(n.address, service.node_port) for n in spec.nodes]
     targets.append((service.load_balancer_ip, service.port))
+    return targets
+
+
+async def roll_under_load(
+    lab: Lab,
+    deployment: str,
+    template: DeploymentSpec | None,
+    targets: list[tuple[str, int]],
+) -> tuple[LoadResult, list[Pod]]:
+    """Roll ``deployment`` (to ``template``, if given) while ``RATE`` requests/s go to
+    ``targets``; the load and the pods that were replaced."""
     old = [p for p in lab.pods() if p.deployment == deployment and not p.terminating]
     client = lab.threads[topology.CLIENT]
     async with SteadyLoad(client, targets, RATE) as load:
@@ -89,20 +97,23 @@ async def _roll(
     return load.result, old
 
 
-def _report(result: LoadResult, say: Say, lb_target: str) -> None:
+def report(result: LoadResult, say: Say, lb_target: str) -> None:
+    """The load's totals, split between the nodePorts and the load balancer, per pod."""
     errors = result.errors()
     say(f"  {result.total} requests, {len(result.failures())} failed"
         + (": " + ", ".join(f"{n} {e}" for e, n in errors.items()) if errors else ""))
     lb_failed = sum(1 for r in result.failures() if r.target == lb_target)
     lb_total = sum(1 for r in result.records if r.target == lb_target)
-    say(f"    of which through the nodePorts: {result.total - lb_total} requests, "
-        f"{len(result.failures()) - lb_failed} failed; through seaway ({lb_target}): "
-        f"{lb_total} requests, {lb_failed} failed")
+    if lb_total < result.total:
+        say(f"    of which through the nodePorts: {result.total - lb_total} requests, "
+            f"{len(result.failures()) - lb_failed} failed; through seaway ({lb_target}): "
+            f"{lb_total} requests, {lb_failed} failed")
     served = result.by_backend()
     say("  served by: " + ", ".join(f"{pod} {n}" for pod, n in sorted(served.items())))
 
 
-def _timeline(pod: Pod, propagation: float, say: Say) -> None:
+def timeline(pod: Pod, propagation: float, say: Say) -> None:
+    """``pod``'s termination, from its deletion, next to the propagation and grace."""
     if pod.deleted_at is None:
         return
     t0 = pod.deleted_at
@@ -132,8 +143,8 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
         say(f"1. rolling update replacing pods WITHOUT preStop (the timeline wrong), "
             f"{RATE:g} requests/s, propagation {spec.propagation_seconds:g} s")
         started = time.monotonic()
-        load, replaced = await _roll(lab, name, right, say)
-        _report(load, say, lb_target)
+        load, replaced = await roll_under_load(lab, name, right, all_targets(spec, service))
+        report(load, say, lb_target)
         per_pod, unexplained = explain(load.failures(), replaced, spec.propagation_seconds)
         for pod_name, count in sorted(per_pod.items()):
             say(f"  {count} failed because of {pod_name}: with no preStop it got SIGTERM the "
@@ -141,7 +152,7 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
                 f"went away (timed out), while the nodes' rules still sent it new "
                 f"connections for up to {spec.propagation_seconds:g} s")
         if replaced:
-            _timeline(replaced[0], spec.propagation_seconds, say)
+            timeline(replaced[0], spec.propagation_seconds, say)
         result.numbers["wrong"] = {"requests": load.total, "failed": len(load.failures()),
                                    "per_pod": per_pod, "unexplained": unexplained,
                                    "seconds": round(time.monotonic() - started, 1)}
@@ -154,10 +165,10 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
         say(f"2. rolling update replacing pods WITH preStop {right.pre_stop_sleep_seconds:g} s "
             f"(longer than the propagation {spec.propagation_seconds:g} s, shorter than the "
             f"grace period {right.termination_grace_period_seconds:g} s)")
-        load, replaced = await _roll(lab, name, None, say)
-        _report(load, say, lb_target)
+        load, replaced = await roll_under_load(lab, name, None, all_targets(spec, service))
+        report(load, say, lb_target)
         if replaced:
-            _timeline(replaced[0], spec.propagation_seconds, say)
+            timeline(replaced[0], spec.propagation_seconds, say)
         result.numbers["right"] = {"requests": load.total, "failed": len(load.failures())}
         result.check("with the timeline right: zero failed requests",
                      load.total > 0 and not load.failures(), say)
