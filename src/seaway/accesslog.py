@@ -66,6 +66,20 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def _common_json(
+    kind: str, start: float, duration: float, protocol: str, client: tuple[str, int]
+) -> dict[str, Any]:
+    """The fields every access record starts with, in JSON."""
+    return {
+        "type": kind,
+        "start": _iso(start),
+        "end": _iso(start + duration),
+        "duration_ms": round(duration * 1000, 3),
+        "protocol": protocol,
+        "client": join_host_port(*client),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionRecord:
     """One finished L4 connection (TCP) or flow (UDP).
@@ -89,12 +103,7 @@ class ConnectionRecord:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "type": "connection",
-            "start": _iso(self.start),
-            "end": _iso(self.start + self.duration),
-            "duration_ms": round(self.duration * 1000, 3),
-            "protocol": self.protocol,
-            "client": join_host_port(*self.client),
+            **_common_json("connection", self.start, self.duration, self.protocol, self.client),
             "listener": self.listener,
             "service": self.service,
             "backend": self.backend,
@@ -171,12 +180,7 @@ class RequestRecord:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "type": "request",
-            "start": _iso(self.start),
-            "end": _iso(self.start + self.duration),
-            "duration_ms": round(self.duration * 1000, 3),
-            "protocol": self.protocol,
-            "client": join_host_port(*self.client),
+            **_common_json("request", self.start, self.duration, self.protocol, self.client),
             "listener": self.listener,
             "host": self.host,
             "method": self.method,
