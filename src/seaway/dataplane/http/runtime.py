@@ -8,6 +8,7 @@ import random
 from typing import TYPE_CHECKING
 
 from seaway.core.live_set import LiveBackendSet
+from seaway.core.route_weights import SmoothWeights
 from seaway.core.routes import RouteAction, RouteBackend
 from seaway.dataplane.http.headers import Network, parse_networks
 from seaway.dataplane.runtime import DataPlaneRuntime
@@ -26,33 +27,6 @@ LOW_WATER = 64 * 1024
 # Request body bytes held per client connection while no backend takes them yet
 # (connecting, or pipelined requests waiting their turn); past it reading stops.
 MAX_BUFFERED_BODY = 1024 * 1024
-
-
-class SmoothWeights:
-    """Smooth weighted round-robin over a route's backends (nginx's algorithm).
-
-    Every pick adds each weight to its entry's current value, takes the largest and
-    subtracts the total from it: over ``sum(weights)`` picks each entry is picked
-    ``weight`` times, interleaved.
-    """
-
-    __slots__ = ("current", "entries", "total")
-
-    def __init__(self, entries: tuple[RouteBackend, ...]) -> None:
-        self.entries = tuple(e for e in entries if e.weight > 0)
-        self.current = [0] * len(self.entries)
-        self.total = sum(e.weight for e in self.entries)
-
-    def pick(self) -> RouteBackend | None:
-        if not self.entries:
-            return None
-        best = 0
-        for i, entry in enumerate(self.entries):
-            self.current[i] += entry.weight
-            if self.current[i] > self.current[best]:
-                best = i
-        self.current[best] -= self.total
-        return self.entries[best]
 
 
 class HttpRuntime(DataPlaneRuntime):
