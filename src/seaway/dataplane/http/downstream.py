@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 _CHECKED_FIELDS = frozenset({"host", "transfer-encoding", "content-length", "upgrade", "expect"})
 # listen(2) backlog, as the L4 proxy's.
 LISTEN_BACKLOG = 1024
+# Corked writes up to this size are joined into one buffer (a copy cheaper than the
+# iovec setup of writev for small pieces); larger ones are handed over as they are.
+_JOIN_LIMIT = 16 * 1024
 
 
 class HttpServer:
@@ -130,6 +133,12 @@ class ClientConnection(asyncio.Protocol):
         self._final_error: tuple[int, str] | None = None
         self._tunnel: Exchange | None = None
         self._tunnel_pending: Exchange | None = None
+        # The first exchange whose head this read completed: started once the whole
+        # read is parsed, so that body bytes of the same read go with the head.
+        self._starting: Exchange | None = None
+        # Writes held until the end of a backend read (``cork``), or None.
+        self._corked: list[bytes] | None = None
+        self._corked_size = 0
         # One timer for the connection's head, body, idle and linger timeouts, re-armed
         # several times per request: lazily, so that no timer is scheduled per request.
         self._timer = LazyTimer(self.runtime.loop, self._timer_fired)
@@ -179,6 +188,10 @@ class ClientConnection(asyncio.Protocol):
         else:
             if self.parsing is not None and self.parsing.head.body != "none":
                 self._set_timer(_Timer.BODY, self.runtime.settings.http.idle_timeout_seconds)
+        starting = self._starting
+        if starting is not None:
+            self._starting = None
+            starting.start()
 
     def eof_received(self) -> bool:
         if self._tunnel is not None:
@@ -257,7 +270,7 @@ class ClientConnection(asyncio.Protocol):
             self._accepting = False
         self._cancel_timer()
         if len(self.exchanges) == 1:
-            exchange.start()
+            self._starting = exchange  # started at the end of data_received
         if len(self.exchanges) >= MAX_PIPELINED:
             self.set_blocker("pipeline", True)
 
@@ -348,19 +361,60 @@ class ClientConnection(asyncio.Protocol):
     # -- used by exchanges ----------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
+        corked = self._corked
+        if corked is not None:
+            corked.append(data)
+            self._corked_size += len(data)
+        elif self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
     def writelines(self, data: list[bytes]) -> None:
-        if self.transport is not None and not self.transport.is_closing():
+        corked = self._corked
+        if corked is not None:
+            corked.extend(data)
+            self._corked_size += sum(map(len, data))
+        elif self.transport is not None and not self.transport.is_closing():
             self.transport.writelines(data)
 
+    def cork(self) -> None:
+        """Hold writes until ``uncork`` (called around one backend read): a response's
+        head and the body bytes of the same read then leave in one send, as with
+        TCP_CORK. Never held past the read, so streaming and backpressure are kept."""
+        if self._corked is None:
+            self._corked = []
+
+    def uncork(self) -> None:
+        """Send what ``cork`` held, and write straight through again."""
+        self._flush_corked()
+        self._corked = None
+
+    def _flush_corked(self) -> None:
+        held = self._corked
+        if not held:
+            return
+        size = self._corked_size
+        self._corked = []
+        self._corked_size = 0
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if len(held) == 1:
+            transport.write(held[0])
+        elif size <= _JOIN_LIMIT:
+            transport.write(b"".join(held))
+        else:
+            transport.writelines(held)  # one writev(2) in uvloop, no copy
+
     def write_eof(self) -> None:
+        self._flush_corked()
         if self.transport is not None and not self.transport.is_closing():
             with contextlib.suppress(OSError, RuntimeError):
                 self.transport.write_eof()
 
     def abort(self) -> None:
+        if self._corked is not None:
+            self._corked = []
+            self._corked_size = 0
         if self.transport is not None:
             self.transport.abort()
 
@@ -463,6 +517,7 @@ class ClientConnection(asyncio.Protocol):
         Lingering (RFC 9112 section 9.6) lets the client read the last response
         instead of getting a reset for the bytes it sent meanwhile.
         """
+        self._flush_corked()
         transport = self.transport
         if transport is None or self._lingering:
             return

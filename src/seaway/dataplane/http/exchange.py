@@ -6,9 +6,10 @@ exchange and has a backend connection; from then on they are written straight
 through, and so is the response. Only the active exchange forwards, so responses go
 back in request order (RFC 9112 section 9.3.2).
 
-Owned by its ``ClientConnection``; its one task (``run``) routes, picks a backend per
-request through the backend set's balancer, takes a pooled connection, and waits for
-the response to finish.
+Owned by its ``ClientConnection``. ``start`` routes and picks a backend per request
+through the backend set's balancer; over an idle pooled connection the exchange then
+runs on the connections' callbacks alone, otherwise its task (``run``) connects or
+waits for a connection. Either way ``finished`` says when the response is done.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import collections
 import logging
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Literal
@@ -51,6 +53,7 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # Statuses without content (RFC 9110 sections 15.3.5 and 15.4.5).
 NO_CONTENT = frozenset({204, 304})
 _LAST_CHUNK = b"0\r\n\r\n"
+_NO_BACKENDS: frozenset[Backend] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,8 @@ class Exchange:
         self.finished: asyncio.Future[str] = self.runtime.loop.create_future()
         self.task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # The HTTP/1.1 connection whose response timer this exchange armed.
+        self._timed_upstream: UpstreamConnection | None = None
         self._upstream_paused = False
 
     # -- from the client connection ---------------------------------------------------
@@ -171,31 +176,99 @@ class Exchange:
             self.client.abort()
         self._finish("aborted")
 
-    # -- the task -----------------------------------------------------------------
+    # -- starting -------------------------------------------------------------------
 
     def start(self) -> None:
-        self.task = self.runtime.loop.create_task(self.run())
+        """Route the request and forward it.
+
+        Over an idle pooled connection this happens here and now, with no task: the
+        rest is driven by the connections' callbacks, and the end of the exchange by a
+        callback on ``finished``. Only when a connection must be made (or waited for),
+        or the backend speaks HTTP/2, does a task take over.
+        """
+        try:
+            started = self._start()
+        except Exception:
+            self._forwarding_failed()
+            started = "answered"
+        if started == "task":
+            return
+        if started == "answered" and not self.finished.done():
+            self.finished.set_result("local")
+        self.finished.add_done_callback(self._ended)
+
+    def _start(self) -> Literal["answered", "attached", "task"]:
+        """Forward the request: "attached" to an idle pooled connection, "task" when a
+        task took over, "answered" when there is nothing more to do (answered here, or
+        aborted before it started)."""
+        if self.finished.done():  # aborted before it could start
+            return "answered"
+        live = self._route()
+        if live is None:
+            return "answered"
+        now = self.runtime.loop.time()
+        self.asked_at = time.perf_counter()
+        backend = self._choose(live, now, _NO_BACKENDS)
+        if backend is None:
+            return "answered"
+        pool = self.runtime.pool
+        if pool is not None and (live.spec.upstream_protocol != "h2c" or self.head.upgrade):
+            upstream = pool.take_idle(backend)
+            if upstream is not None:
+                counters = self.runtime.backend_counters(live.spec.key, backend.key)
+                self._attach(upstream, backend, counters, True, now)
+                return "attached"
+        self._spawn(live, backend, now, stale_retry=True)
+        return "task"
+
+    def _ended(self, finished: asyncio.Future[str]) -> None:
+        """``finished`` is done on the task-less path: retry, or hand the connection on."""
+        if finished is not self.finished:
+            return
+        if finished.result() == "retry" and self.live is not None:
+            # A reused connection closed before any response: the backend may have
+            # timed it out as we sent. Safe to resend only an idempotent request
+            # without a body (RFC 9112 section 9.3.1.1), once, over another connection.
+            self.finished = self.runtime.loop.create_future()
+            self._spawn(self.live, None, 0.0, stale_retry=False)
+            return
+        self._log_access()
+        self.client.exchange_done(self)
+
+    def _spawn(
+        self, live: LiveBackendSet, backend: Backend | None, now: float, *, stale_retry: bool
+    ) -> None:
+        self.task = self.runtime.loop.create_task(
+            self.run(live, backend, now, stale_retry=stale_retry)
+        )
         self.runtime.tasks.add(self.task)
         self.task.add_done_callback(self.runtime.tasks.discard)
 
-    async def run(self) -> None:
+    async def run(
+        self, live: LiveBackendSet, backend: Backend | None, now: float, *, stale_retry: bool
+    ) -> None:
+        """The task: connect (or wait for a pooled connection) and forward."""
         try:
-            await self._forward()
+            await self._forward(live, backend, now, stale_retry=stale_retry)
         except asyncio.CancelledError:
             self._release(False)
             self._log_access()
             raise
         except Exception:
-            log.exception("forwarding %s %s failed", self.head.method, self.head.target)
-            if not self.response_started:
-                self.local_response(502, "the request could not be forwarded")
-            else:
-                self.client.abort()
-            self._release(False)
+            self._forwarding_failed()
         self._log_access()
         self.client.exchange_done(self)
 
-    async def _forward(self) -> None:
+    def _forwarding_failed(self) -> None:
+        log.exception("forwarding %s %s failed", self.head.method, self.head.target)
+        if not self.response_started:
+            self.local_response(502, "the request could not be forwarded")
+        else:
+            self.client.abort()
+        self._release(False)
+
+    def _route(self) -> LiveBackendSet | None:
+        """The backend set the request goes to; None when it was answered here."""
         head = self.head
         listener = self.client.server.spec
         path, query, target_host = _split_target(head.target)
@@ -206,7 +279,7 @@ class Exchange:
         match = listener.routes.match(host, path, head.method, head.headers, query)
         if match is None:
             self.local_response(404, f"no route for host {host or '-'} and path {path}")
-            return
+            return None
         self.match = match
         action = self.action = match.action
         if action.redirect is not None:
@@ -216,39 +289,53 @@ class Exchange:
                 query=query, match=match.match,
             )
             self.local_response(action.redirect.status, "", (("Location", location),))
-            return
+            return None
         choice = self.runtime.pick_route_backend(action)
         if choice is None:
             self.local_response(action.status, f"{action.route} has no backend")
-            return
+            return None
         if not choice.backend_set:
             self.local_response(choice.status, choice.reason or "backend not found")
-            return
+            return None
         live = self.runtime.sets.get(choice.backend_set)
         if live is None:
             self.local_response(503, f"no backend set {choice.backend_set}")
-            return
+            return None
         self.live = live
+        return live
 
+    def _choose(
+        self, live: LiveBackendSet, now: float, avoid: AbstractSet[Backend]
+    ) -> Backend | None:
+        """The balancer's pick; None when there is none (and the client was answered)."""
+        listener = self.client.server.spec
+        backend = live.choose(
+            self.client.peer[0], self.runtime.next_sequence(), listener.address, listener.port,
+            now=now, avoid=avoid,
+        )
+        if backend is None and avoid:
+            self.local_response(502, f"cannot connect to any backend of {live.spec.key}")
+        elif backend is None:
+            why = live.spec.empty_reason or "no usable endpoint"
+            self.local_response(503, f"no backend available for {live.spec.key}: {why}")
+        return backend
+
+    async def _forward(
+        self, live: LiveBackendSet, backend: Backend | None, now: float, *, stale_retry: bool
+    ) -> None:
+        """Connect and forward, retrying as allowed; ``backend`` is the first pick, if
+        already made."""
+        head = self.head
         settings = self.runtime.settings
-        client_ip = self.client.peer[0]
         avoid: set[Backend] = set()
         attempts = max(1, settings.connect_attempts)
-        stale_retry = True
         while True:
-            now = self.runtime.loop.time()
-            self.asked_at = time.perf_counter()
-            backend = live.choose(
-                client_ip, self.runtime.next_sequence(), listener.address, listener.port,
-                now=now, avoid=avoid,
-            )
-            if backend is None and avoid:
-                self.local_response(502, f"cannot connect to any backend of {live.spec.key}")
-                return
             if backend is None:
-                why = live.spec.empty_reason or "no usable endpoint"
-                self.local_response(503, f"no backend available for {live.spec.key}: {why}")
-                return
+                now = self.runtime.loop.time()
+                self.asked_at = time.perf_counter()
+                backend = self._choose(live, now, avoid)
+                if backend is None:
+                    return
             counters = self.runtime.backend_counters(live.spec.key, backend.key)
             assert self.runtime.pool is not None and self.runtime.h2_pool is not None
             try:
@@ -266,6 +353,7 @@ class Exchange:
                 connect_failed(self.runtime, live, backend, counters)
                 avoid.add(backend)
                 attempts -= 1
+                backend = None
                 # Nothing reached the backend; only idempotent requests are retried.
                 if attempts > 0 and head.method in IDEMPOTENT:
                     continue
@@ -290,6 +378,7 @@ class Exchange:
                 # without a body (RFC 9112 section 9.3.1.1).
                 stale_retry = False
                 self.finished = self.runtime.loop.create_future()
+                backend = None
                 continue
             if outcome == "retry":
                 self.local_response(502, "the backend closed the connection without a response")
@@ -315,7 +404,7 @@ class Exchange:
         self.started_at = now
         self.upstream = upstream
         if isinstance(upstream, UpstreamConnection):
-            upstream.start(self, head_only=head.method == "HEAD")
+            upstream.start(self, head_only=head.method == "HEAD", writer=self.client)
         if self.client.write_blocked:
             upstream.pause_reading()
         path, query, host = self.target
@@ -437,6 +526,7 @@ class Exchange:
 
     def _upstream_timeout(self) -> None:
         self._timer = None
+        self._timed_upstream = None
         if self.response_started or self.finished.done():
             return
         upstream, self.upstream = self.upstream, None
@@ -715,12 +805,22 @@ class Exchange:
 
     def _set_timer(self, delay: float, callback: Callable[[], None]) -> None:
         self._cancel_timer()
-        self._timer = self.runtime.loop.call_later(delay, callback)
+        upstream = self.upstream
+        if isinstance(upstream, UpstreamConnection):
+            # The pooled connection's lazy timer: no timer scheduled per request.
+            self._timed_upstream = upstream
+            upstream.expect_response(delay, callback)
+        else:
+            self._timer = self.runtime.loop.call_later(delay, callback)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        timed = self._timed_upstream
+        if timed is not None:
+            self._timed_upstream = None
+            timed.response_arrived()
 
 
 def _field(fields: list[tuple[str, str]], lower_name: str) -> str | None:

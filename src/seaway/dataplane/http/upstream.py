@@ -13,7 +13,8 @@ import asyncio
 import collections
 import contextlib
 import logging
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, cast
 
 import httptools
 
@@ -25,6 +26,14 @@ if TYPE_CHECKING:
     from seaway.dataplane.http.exchange import Exchange
 
 log = logging.getLogger(__name__)
+
+
+class Corkable(Protocol):
+    """Where a response goes: it can hold its writes until the end of a backend read."""
+
+    def cork(self) -> None: ...
+
+    def uncork(self) -> None: ...
 
 
 class PoolExhausted(Exception):
@@ -50,6 +59,12 @@ class UpstreamConnection(asyncio.Protocol):
         # Closes the connection after the pool's idle timeout; re-armed on every release
         # without scheduling a new timer each time.
         self.idle_timer = LazyTimer(pool.runtime.loop, self.close)
+        # The backend's time to answer a request; armed once per request, so lazily too.
+        self.response_timer = LazyTimer(pool.runtime.loop, self._response_timed_out)
+        self._on_response_timeout: Callable[[], None] | None = None
+        # The client side of the exchange served: corked while a backend read is parsed,
+        # so that a response head and the body bytes of the same read leave in one send.
+        self._writer: Corkable | None = None
         self._headers: list[tuple[str, str]] = []
         self._informational = False
         self._head_only = False
@@ -70,6 +85,9 @@ class UpstreamConnection(asyncio.Protocol):
         if self.tunnel:
             exchange.tunnel_from_upstream(data)
             return
+        writer = self._writer
+        if writer is not None:
+            writer.cork()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -83,6 +101,9 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self.reusable = False
             exchange.upstream_failed(f"invalid response from the backend ({exc})")
+        finally:
+            if writer is not None:
+                writer.uncork()
 
     def eof_received(self) -> bool:
         self.reusable = False
@@ -97,6 +118,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = True
         self.reusable = False
         self.idle_timer.cancel()
+        self.response_timer.cancel()
+        self._on_response_timeout = None
         self.pool.forget(self)
         if self.exchange is not None:
             self.exchange.upstream_closed()
@@ -152,11 +175,31 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- used by the exchange and the pool ---------------------------------------------
 
-    def start(self, exchange: Exchange, *, head_only: bool) -> None:
-        """Serve ``exchange`` (a new response is expected)."""
+    def start(
+        self, exchange: Exchange, *, head_only: bool, writer: Corkable | None = None
+    ) -> None:
+        """Serve ``exchange`` (a new response is expected); ``writer``, if given, is
+        corked around each read of the response."""
         self._cancel_idle_timer()
         self.exchange = exchange
         self._head_only = head_only
+        self._writer = writer
+
+    def expect_response(self, delay: float, on_timeout: Callable[[], None]) -> None:
+        """Call ``on_timeout`` unless ``response_arrived`` comes within ``delay`` seconds."""
+        self._on_response_timeout = on_timeout
+        self.response_timer.set(delay)
+
+    def response_arrived(self) -> None:
+        """No longer waiting for a response (it came, or the exchange ended)."""
+        if self._on_response_timeout is not None:
+            self._on_response_timeout = None
+            self.response_timer.clear()
+
+    def _response_timed_out(self) -> None:
+        callback, self._on_response_timeout = self._on_response_timeout, None
+        if callback is not None:
+            callback()
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -185,12 +228,16 @@ class UpstreamConnection(asyncio.Protocol):
     def close(self) -> None:
         self.reusable = False
         self.exchange = None
+        self._writer = None
+        self.response_arrived()
         if self.transport is not None:
             self.transport.close()
 
     def abort(self) -> None:
         self.reusable = False
         self.exchange = None
+        self._writer = None
+        self.response_arrived()
         if self.transport is not None:
             self.transport.abort()
 
@@ -219,12 +266,9 @@ class UpstreamPool:
         loop = self.runtime.loop
         deadline = loop.time() + settings.connect_timeout_seconds
         while True:
-            idle = self.idle.get(key)
-            while idle:
-                conn = idle.pop()
-                if conn.usable():
-                    conn._cancel_idle_timer()
-                    return conn, True
+            reused = self.take_idle(backend)
+            if reused is not None:
+                return reused, True
             if self.open.get(key, 0) < settings.http.max_connections_per_backend:
                 break
             waiter: asyncio.Future[None] = loop.create_future()
@@ -250,9 +294,21 @@ class UpstreamPool:
         self._all.add(conn)
         return conn, False
 
+    def take_idle(self, backend: Backend) -> UpstreamConnection | None:
+        """The newest idle connection to ``backend`` that is still open, or None."""
+        idle = self.idle.get(backend.key)
+        while idle:
+            conn = idle.pop()
+            if conn.usable():
+                conn._cancel_idle_timer()
+                return conn
+        return None
+
     def release(self, conn: UpstreamConnection) -> None:
         """Take ``conn`` back after an exchange: keep it idle if it can serve another."""
         conn.exchange = None
+        conn._writer = None
+        conn.response_arrived()
         key = conn.backend.key
         if not conn.reusable or not conn.usable() or not self.runtime.wanted(key):
             conn.close()

@@ -9,7 +9,10 @@ the transports' own: when one side's write buffer passes its high-water mark
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import sys
 import time
 from typing import cast
 
@@ -33,6 +36,7 @@ from seaway.dataplane.proxy.proxy_protocol import (
 )
 from seaway.dataplane.proxy.runtime import ProxyRuntime
 from seaway.dataplane.proxy.source_ranges import source_allowed
+from seaway.model.objects import KeepaliveSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +53,30 @@ PENDING_LIMIT = 256 * 1024
 PROXY_HEADER_TIMEOUT = 3.0
 # listen(2) backlog: enough for bursts of new connections without SYN drops.
 LISTEN_BACKLOG = 1024
+# Linux copies a listening socket's options (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT,
+# TCP_NODELAY) to the sockets it accepts (sk_clone_lock copies the socket), so the
+# client leg's keepalive is set once on the listener instead of four setsockopt(2)
+# calls per connection. Elsewhere each connection is tuned through sockopts.
+LINUX = sys.platform == "linux"
+# After the listener's keepalive options change, connections already waiting in the
+# kernel's accept queue still carry the old ones: for this long every accepted
+# connection is tuned by itself as well.
+ACCEPT_QUEUE_GRACE = 2.0
 
 
 class TcpListener:
     """One TCP listening socket; its specification can change while it stays open."""
 
-    __slots__ = ("runtime", "server", "spec")
+    __slots__ = ("_keepalive", "_tuned_until", "runtime", "server", "spec")
 
     def __init__(self, spec: Listener, runtime: ProxyRuntime) -> None:
         self.spec = spec
         self.runtime = runtime
         self.server: asyncio.AbstractServer | None = None
+        # The keepalive options the listening socket carries (None: not set), and
+        # until when accepted connections are tuned one by one all the same.
+        self._keepalive: KeepaliveSettings | None = None
+        self._tuned_until = 0.0
 
     async def open(self) -> None:
         """Bind and listen; raises OSError when the address cannot be bound."""
@@ -75,11 +92,50 @@ class TcpListener:
         """Take a new specification; it applies to connections accepted from now on."""
         self.spec = spec
 
+    def inherits(self, keepalive: KeepaliveSettings) -> bool:
+        """Whether a connection accepted now carries ``keepalive`` from the listening
+        socket. When the settings changed, the listening socket is given them, and for
+        ``ACCEPT_QUEUE_GRACE`` this says no."""
+        current = self._keepalive
+        if current is keepalive:
+            return self._tuned_until == 0.0 or self._expire_grace()
+        if current is not None and current == keepalive:
+            self._keepalive = keepalive  # an equal copy from a new apply
+            return self._tuned_until == 0.0 or self._expire_grace()
+        self._keepalive = None
+        server = self.server
+        if not LINUX or server is None:
+            return False
+        try:
+            for sock in cast(asyncio.Server, server).sockets:
+                _set_keepalive(sock, keepalive)
+        except OSError:
+            return False
+        self._keepalive = keepalive
+        self._tuned_until = self.runtime.loop.time() + ACCEPT_QUEUE_GRACE
+        return False
+
+    def _expire_grace(self) -> bool:
+        if self.runtime.loop.time() < self._tuned_until:
+            return False
+        self._tuned_until = 0.0
+        return True
+
     def close(self) -> None:
         """Stop accepting. Established connections are not touched."""
         if self.server is not None:
             self.server.close()
             self.server = None
+
+
+def _set_keepalive(sock: socket.socket, keepalive: KeepaliveSettings) -> None:
+    """seaway's keepalive options on a socket (Linux names, tcp(7); only where LINUX).
+    On a listening socket they are inherited by the sockets it accepts."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1 if keepalive.enabled else 0)
+    if keepalive.enabled:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, keepalive.idle_seconds)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, keepalive.interval_seconds)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, keepalive.count)
 
 
 class _BackendLeg(asyncio.Protocol):
@@ -156,6 +212,7 @@ class TcpConnection(asyncio.Protocol):
         "_header_buffer",
         "_header_timer",
         "_leg",
+        "_listener",
         "_listener_counters",
         "_live",
         "_local_address",
@@ -165,9 +222,11 @@ class TcpConnection(asyncio.Protocol):
         "_runtime",
         "_spec",
         "_task",
+        "_timed_out",
     )
 
     def __init__(self, listener: TcpListener) -> None:
+        self._listener = listener
         self._spec = listener.spec
         self._runtime = listener.runtime
         self._listener_counters: ListenerCounters = listener.runtime.listener_counters(
@@ -197,6 +256,7 @@ class TcpConnection(asyncio.Protocol):
         self._client_reading_paused = False
         self._client_closed = False
         self._task: asyncio.Task[None] | None = None
+        self._timed_out = False  # the connect attempt in progress was cancelled by its timer
         # For the access log: per-connection bytes (client to backend, and back), when
         # the client was accepted and how long the connect took (perf_counter seconds),
         # and how the connection ended ("" until known; see seaway.accesslog).
@@ -234,6 +294,7 @@ class TcpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         client = cast(asyncio.Transport, transport)
         self._client = client
+        client.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
         runtime = self._runtime
         runtime.connections.add(self)
         self._accepted_at = time.perf_counter()
@@ -246,7 +307,9 @@ class TcpConnection(asyncio.Protocol):
             return
         self._client_address = (peer[0], peer[1])
         self._local_address = (local[0], local[1])
-        self._tune(client)
+        keepalive = runtime.settings.keepalive
+        if not self._listener.inherits(keepalive):
+            self._tune(client, keepalive)
         if self._spec.accept_proxy_protocol:
             self._header_buffer = bytearray()
             self._header_timer = runtime.loop.call_later(PROXY_HEADER_TIMEOUT, self._reject)
@@ -300,6 +363,7 @@ class TcpConnection(asyncio.Protocol):
             self._header_timer.cancel()
             self._header_timer = None
         if self._task is not None:
+            self._timed_out = False  # a cancel of the owner's, whatever the timer did
             self._task.cancel()
         self._pending.clear()
         self._pending_size = 0
@@ -315,6 +379,7 @@ class TcpConnection(asyncio.Protocol):
         """Reset both legs now (the data plane is shutting down)."""
         self._result = self._result or RESULT_RESET
         if self._task is not None:
+            self._timed_out = False  # a cancel of the owner's, whatever the timer did
             self._task.cancel()
         leg = self._leg
         if leg is not None and leg.transport is not None:
@@ -324,13 +389,23 @@ class TcpConnection(asyncio.Protocol):
 
     # -- choosing and connecting -----------------------------------------------
 
-    def _tune(self, transport: asyncio.Transport) -> None:
-        transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
-        try:
-            sockopts.set_nodelay(transport)
-            sockopts.set_keepalive(transport, self._runtime.settings.keepalive)
-        except OSError:
-            pass  # the peer is already gone; the next read or write will tell
+    def _tune(self, transport: asyncio.Transport, keepalive: KeepaliveSettings) -> None:
+        # TCP_NODELAY needs no call here: asyncio and uvloop set it on every TCP
+        # transport (asyncio since Python 3.7, see loop.create_connection).
+        with contextlib.suppress(OSError):  # the peer is gone; the next I/O will tell
+            if not LINUX:
+                sockopts.set_keepalive(transport, keepalive)
+                return
+            # uvloop's transport socket makes a new socket object for every
+            # setsockopt; one object for the four options is cheaper.
+            wrapped = transport.get_extra_info("socket")
+            if wrapped is None:
+                return
+            sock = socket.socket(wrapped.family, wrapped.type, wrapped.proto, wrapped.fileno())
+            try:
+                _set_keepalive(sock, keepalive)
+            finally:
+                sock.detach()
 
     def _header_received(self, data: bytes) -> None:
         buffer = cast(bytearray, self._header_buffer)
@@ -416,9 +491,11 @@ class TcpConnection(asyncio.Protocol):
         # perf_counter, not loop.time(): uvloop's loop.time() is libuv's millisecond
         # clock, cached per loop iteration, too coarse for sub-millisecond connects.
         started = time.perf_counter()
+        # A plain timer that cancels this task, not asyncio.timeout(): no context
+        # manager object and reschedule per connection.
+        timer = loop.call_later(self._runtime.settings.connect_timeout_seconds, self._time_out)
         try:
-            async with asyncio.timeout(self._runtime.settings.connect_timeout_seconds):
-                await loop.create_connection(lambda: leg, backend.address, backend.port)
+            await loop.create_connection(lambda: leg, backend.address, backend.port)
             connected = True
             elapsed = time.perf_counter() - started
             self._connect_seconds = elapsed
@@ -426,11 +503,27 @@ class TcpConnection(asyncio.Protocol):
                 self._spec.backend_set, backend.key
             ).connect_duration.observe(elapsed)
             return leg
-        except OSError:  # refused, unreachable, and TimeoutError (an OSError)
+        except OSError:  # refused, unreachable
+            return None
+        except asyncio.CancelledError:
+            if not self._timed_out:
+                raise
+            # Our own timer, not an owner, cancelled the connect: a timed-out attempt.
+            self._timed_out = False
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
             return None
         finally:
+            timer.cancel()
             if not connected:
                 leg.discard()
+
+    def _time_out(self) -> None:
+        """The connect attempt took longer than the connect timeout: cancel it."""
+        if self._task is not None:
+            self._timed_out = True
+            self._task.cancel()
 
     def _connect_done(self, task: asyncio.Task[None]) -> None:
         self._runtime.tasks.discard(task)
@@ -473,7 +566,8 @@ class TcpConnection(asyncio.Protocol):
         if leg.lost:
             self._release_backend()  # came and went; _backend_lost closed the client
             return
-        self._tune(transport)
+        transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
+        self._tune(transport, runtime.settings.keepalive)
         if live is not None and live.spec.proxy_protocol is not None:
             transport.write(self._proxy_header(live.spec.proxy_protocol))
         if self._pending:
