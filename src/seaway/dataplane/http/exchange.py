@@ -8,7 +8,7 @@ back in request order (RFC 9112 section 9.3.2).
 
 Owned by its ``ClientConnection``. ``start`` routes and picks a backend per request
 through the backend set's balancer; over an idle pooled connection the exchange then
-runs on the connections' callbacks alone, otherwise its task (``run``) connects or
+runs on the connections' callbacks alone, otherwise its task (``_run``) connects or
 waits for a connection. Either way ``finished`` says when the response is done.
 """
 
@@ -18,28 +18,25 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable
-from collections.abc import Set as AbstractSet
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from seaway.accesslog import RequestRecord
 from seaway.core.config import Backend
 from seaway.core.live_set import LiveBackendSet
-from seaway.core.routes import (
-    RouteAction,
-    RouteMatchResult,
-    normalize_host,
-    redirect_location,
-    replace_path,
-)
+from seaway.core.routes import replace_path
 from seaway.dataplane.base import BackendCounters
 from seaway.dataplane.http import headers as hdr
+from seaway.dataplane.http.backend_exchange import (
+    LAST_CHUNK,
+    NO_CONTENT,
+    BackendExchange,
+    Upstream,
+    reason,
+)
 from seaway.dataplane.http.h2_upstream import H2UpstreamStream
-from seaway.dataplane.http.outcome import connect_failed, request_ended
-from seaway.dataplane.http.upstream import PoolExhausted, UpstreamConnection
+from seaway.dataplane.http.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
     from seaway.dataplane.http.downstream import ClientConnection
@@ -50,9 +47,6 @@ BodyKind = Literal["none", "length", "chunked"]
 
 # RFC 9110 section 9.2.2.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-# Statuses without content (RFC 9110 sections 15.3.5 and 15.4.5).
-NO_CONTENT = frozenset({204, 304})
-_LAST_CHUNK = b"0\r\n\r\n"
 _NO_BACKENDS: frozenset[Backend] = frozenset()
 
 
@@ -71,44 +65,24 @@ class RequestHead:
     upgrade: str | None  # the Upgrade field of an upgrade request
 
 
-class Exchange:
+class Exchange(BackendExchange):
     """The forwarding of one request (see the module docstring)."""
 
+    head: RequestHead
+
     def __init__(self, client: ClientConnection, head: RequestHead) -> None:
+        super().__init__(client)
         self.client = client
         self.head = head
-        self.runtime = client.runtime
-        # For the access log: when the head was read, body bytes each way, the backend
-        # asked last and how long it took to answer. perf_counter, not loop.time():
-        # uvloop's clock counts whole milliseconds.
-        self.received_at = time.perf_counter()
-        self.asked_at = 0.0
-        self.request_body_bytes = 0
-        self.response_body_bytes = 0
-        self.last_backend: Backend | None = None
-        self.upstream_ttfb: float | None = None
         # Request body held until it can be written to a backend.
         self.chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
         self.body_done = head.body == "none"
-        self.body_sent = False
         # The backend side.
-        self.upstream: UpstreamConnection | H2UpstreamStream | None = None
         self.trailers_out: list[tuple[str, str]] = []
-        self.backend: Backend | None = None
-        self.live: LiveBackendSet | None = None
-        self.backend_counters: BackendCounters | None = None
-        self.action: RouteAction | None = None
-        self.match: RouteMatchResult | None = None
-        self.reused = False
         # (path, query, Host or the target's authority), set when the request is routed.
         self.target: tuple[str, str, str] = ("/", "", "")
-        self.sending = False
-        self.sent_at = 0.0
-        self.started_at = 0.0
         # The response side.
-        self.status = 0
-        self.response_started = False
         self.response_complete = False
         self.chunked_out = False
         self.close_delimited_out = False
@@ -116,9 +90,6 @@ class Exchange:
         self.upstream_close_delimited = False
         self.tunnel = False
         self.tunnel_input: list[bytes] = []
-        self.finished: asyncio.Future[str] = self.runtime.loop.create_future()
-        self.task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
         # The HTTP/1.1 connection whose response timer this exchange armed.
         self._timed_upstream: UpstreamConnection | None = None
         self._upstream_paused = False
@@ -147,22 +118,6 @@ class Exchange:
         else:
             self.tunnel_input.append(data)
             self.client.buffered_changed(len(data))
-
-    def client_write_blocked(self, blocked: bool) -> None:
-        upstream = self.upstream
-        if upstream is None:
-            return
-        if blocked:
-            upstream.pause_reading()
-        else:
-            upstream.resume_reading()
-
-    def client_lost(self) -> None:
-        """The client went away: drop the backend connection, end the task."""
-        upstream, self.upstream = self.upstream, None
-        if upstream is not None:
-            upstream.abort()
-        self._finish("client-lost")
 
     def abort_request(self, status: int, message: str) -> None:
         """The rest of the request cannot be read (malformed, too slow)."""
@@ -218,7 +173,7 @@ class Exchange:
                 counters = self.runtime.backend_counters(live.spec.key, backend.key)
                 self._attach(upstream, backend, counters, True, now)
                 return "attached"
-        self._spawn(live, backend, now, stale_retry=True)
+        self._spawn_task(live, backend, now, stale_retry=True)
         return "task"
 
     def _ended(self, finished: asyncio.Future[str]) -> None:
@@ -230,32 +185,11 @@ class Exchange:
             # timed it out as we sent. Safe to resend only an idempotent request
             # without a body (RFC 9112 section 9.3.1.1), once, over another connection.
             self.finished = self.runtime.loop.create_future()
-            self._spawn(self.live, None, 0.0, stale_retry=False)
+            self._spawn_task(self.live, None, 0.0, stale_retry=False)
             return
-        self._log_access()
-        self.client.exchange_done(self)
+        self._done()
 
-    def _spawn(
-        self, live: LiveBackendSet, backend: Backend | None, now: float, *, stale_retry: bool
-    ) -> None:
-        self.task = self.runtime.loop.create_task(
-            self.run(live, backend, now, stale_retry=stale_retry)
-        )
-        self.runtime.tasks.add(self.task)
-        self.task.add_done_callback(self.runtime.tasks.discard)
-
-    async def run(
-        self, live: LiveBackendSet, backend: Backend | None, now: float, *, stale_retry: bool
-    ) -> None:
-        """The task: connect (or wait for a pooled connection) and forward."""
-        try:
-            await self._forward(live, backend, now, stale_retry=stale_retry)
-        except asyncio.CancelledError:
-            self._release(False)
-            self._log_access()
-            raise
-        except Exception:
-            self._forwarding_failed()
+    def _done(self) -> None:
         self._log_access()
         self.client.exchange_done(self)
 
@@ -268,141 +202,27 @@ class Exchange:
         self._release(False)
 
     def _route(self) -> LiveBackendSet | None:
-        """The backend set the request goes to; None when it was answered here."""
         head = self.head
-        listener = self.client.server.spec
         path, query, target_host = _split_target(head.target)
         host_field = target_host or _field(head.headers, "host") or ""
         # Kept for the request sent upstream: the target is not parsed twice.
         self.target = (path, query, host_field)
-        host = normalize_host(host_field)
-        match = listener.routes.match(host, path, head.method, head.headers, query)
-        if match is None:
-            self.local_response(404, f"no route for host {host or '-'} and path {path}")
-            return None
-        self.match = match
-        action = self.action = match.action
-        if action.redirect is not None:
-            port = _port_of(host_field) or listener.port
-            location = redirect_location(
-                action.redirect, scheme=self.client.scheme, host=host, port=port, path=path,
-                query=query, match=match.match,
-            )
-            self.local_response(action.redirect.status, "", (("Location", location),))
-            return None
-        choice = self.runtime.pick_route_backend(action)
-        if choice is None:
-            self.local_response(action.status, f"{action.route} has no backend")
-            return None
-        if not choice.backend_set:
-            self.local_response(choice.status, choice.reason or "backend not found")
-            return None
-        live = self.runtime.sets.get(choice.backend_set)
-        if live is None:
-            self.local_response(503, f"no backend set {choice.backend_set}")
-            return None
-        self.live = live
-        return live
+        return self._route_to(host_field, path, query, head.headers)
 
-    def _choose(
-        self, live: LiveBackendSet, now: float, avoid: AbstractSet[Backend]
-    ) -> Backend | None:
-        """The balancer's pick; None when there is none (and the client was answered)."""
-        listener = self.client.server.spec
-        backend = live.choose(
-            self.client.peer[0], self.runtime.next_sequence(), listener.address, listener.port,
-            now=now, avoid=avoid,
-        )
-        if backend is None and avoid:
-            self.local_response(502, f"cannot connect to any backend of {live.spec.key}")
-        elif backend is None:
-            why = live.spec.empty_reason or "no usable endpoint"
-            self.local_response(503, f"no backend available for {live.spec.key}: {why}")
-        return backend
+    def _open(self, backend: Backend, live: LiveBackendSet) -> Awaitable[tuple[Upstream, bool]]:
+        assert self.runtime.pool is not None and self.runtime.h2_pool is not None
+        if live.spec.upstream_protocol == "h2c" and self.head.upgrade is None:
+            # HTTP/1.1 from the client, HTTP/2 to the backend: one stream each.
+            return self.runtime.h2_pool.open_stream(backend, self)
+        return self.runtime.pool.acquire(backend)
 
-    async def _forward(
-        self, live: LiveBackendSet, backend: Backend | None, now: float, *, stale_retry: bool
-    ) -> None:
-        """Connect and forward, retrying as allowed; ``backend`` is the first pick, if
-        already made."""
+    def _may_retry_connect(self) -> bool:
+        # Nothing reached the backend; only idempotent requests are retried.
+        return self.head.method in IDEMPOTENT
+
+    def _send_request(self, upstream: Upstream, counters: BackendCounters) -> None:
         head = self.head
-        settings = self.runtime.settings
-        avoid: set[Backend] = set()
-        attempts = max(1, settings.connect_attempts)
-        while True:
-            if backend is None:
-                now = self.runtime.loop.time()
-                self.asked_at = time.perf_counter()
-                backend = self._choose(live, now, avoid)
-                if backend is None:
-                    return
-            counters = self.runtime.backend_counters(live.spec.key, backend.key)
-            assert self.runtime.pool is not None and self.runtime.h2_pool is not None
-            try:
-                upstream: UpstreamConnection | H2UpstreamStream
-                if live.spec.upstream_protocol == "h2c" and head.upgrade is None:
-                    # HTTP/1.1 from the client, HTTP/2 to the backend: one stream each.
-                    upstream, reused = await self.runtime.h2_pool.open_stream(backend, self)
-                else:
-                    upstream, reused = await self.runtime.pool.acquire(backend)
-            except PoolExhausted:
-                busy = f"every connection to a backend of {live.spec.key} is busy"
-                self.local_response(503, busy)
-                return
-            except (OSError, TimeoutError) as exc:
-                connect_failed(self.runtime, live, backend, counters)
-                avoid.add(backend)
-                attempts -= 1
-                backend = None
-                # Nothing reached the backend; only idempotent requests are retried.
-                if attempts > 0 and head.method in IDEMPOTENT:
-                    continue
-                if isinstance(exc, TimeoutError):
-                    why = f"connecting to a backend of {live.spec.key} timed out"
-                    self.local_response(504, why)
-                else:
-                    why = f"cannot connect to a backend of {live.spec.key}"
-                    self.local_response(502, why)
-                return
-            if self.finished.done():  # the client left while we connected
-                if isinstance(upstream, H2UpstreamStream):
-                    upstream.abort()
-                else:
-                    self.runtime.pool.release(upstream)
-                return
-            self._attach(upstream, backend, counters, reused, now)
-            outcome = await self.finished
-            if outcome == "retry" and stale_retry:
-                # A reused connection closed before any response: the backend may have
-                # timed it out as we sent. Safe to resend only an idempotent request
-                # without a body (RFC 9112 section 9.3.1.1).
-                stale_retry = False
-                self.finished = self.runtime.loop.create_future()
-                backend = None
-                continue
-            if outcome == "retry":
-                self.local_response(502, "the backend closed the connection without a response")
-            return
-
-    def _attach(
-        self,
-        upstream: UpstreamConnection | H2UpstreamStream,
-        backend: Backend,
-        counters: BackendCounters,
-        reused: bool,
-        now: float,
-    ) -> None:
-        head = self.head
-        assert self.live is not None and self.action is not None and self.match is not None
-        self.live.remember(self.client.peer[0], backend, now)
-        self.live.balancer.started(backend)
-        self.backend, self.backend_counters, self.reused = backend, counters, reused
-        self.last_backend = backend
-        counters.active += 1
-        counters.total += 1
-        counters.request_started()
-        self.started_at = now
-        self.upstream = upstream
+        assert self.action is not None and self.match is not None
         if isinstance(upstream, UpstreamConnection):
             upstream.start(self, head_only=head.method == "HEAD", writer=self.client)
         if self.client.write_blocked:
@@ -415,16 +235,7 @@ class Exchange:
                 host = rewrite.hostname
             if rewrite.path is not None:
                 path = replace_path(path, rewrite.path, self.match.match)
-        fields = hdr.request_headers(
-            request_headers,
-            client_ip=self.client.peer[0],
-            trusted=hdr.is_trusted(self.client.peer[0], self.runtime.trusted),
-            host=host,
-            upgrade=head.upgrade,
-            scheme=self.client.scheme,
-        )
-        if self.action.request_headers is not None:
-            fields = self.action.request_headers.apply(fields)
+        fields = self._backend_fields(request_headers, host, head.upgrade)
         if isinstance(upstream, H2UpstreamStream):
             self._attach_h2(
                 upstream, fields=fields, path=path, query=query, host=host, counters=counters
@@ -444,7 +255,7 @@ class Exchange:
         if released:
             self.client.buffered_changed(-released)
         if self.body_done and head.body == "chunked":
-            parts.append(_LAST_CHUNK)
+            parts.append(LAST_CHUNK)
         counters.bytes_to_backend += sum(len(p) for p in parts)
         upstream.writelines(parts)
         self.sending = True
@@ -467,13 +278,8 @@ class Exchange:
     ) -> None:
         """Send the request as an HTTP/2 stream (pseudo-fields, lower-case names)."""
         head = self.head
-        block = [
-            (":method", head.method),
-            (":scheme", "http"),
-            (":authority", host),
-            (":path", f"{path}?{query}" if query else path),
-            *hdr.h2_fields(fields, keep_te_trailers=hdr.wants_trailers(head.headers)),
-        ]
+        target = f"{path}?{query}" if query else path
+        block = self._h2_head(host, target, fields, hdr.wants_trailers(head.headers))
         if head.body == "length":
             block.append(("content-length", str(head.content_length)))
         upstream.send_head(block, end_stream=head.body == "none")
@@ -513,7 +319,7 @@ class Exchange:
         if isinstance(self.upstream, H2UpstreamStream):
             self.upstream.end_body()
         elif self.head.body == "chunked" and self.upstream is not None:
-            self.upstream.write(_LAST_CHUNK)
+            self.upstream.write(LAST_CHUNK)
         self._request_sent()
 
     def _request_sent(self) -> None:
@@ -541,10 +347,7 @@ class Exchange:
         self._cancel_timer()
         if self.finished.done():
             return
-        if self.backend is not None and self.live is not None:
-            now = self.runtime.loop.time()
-            self.live.balancer.observe(self.backend, now - self.sent_at, now)
-            self.upstream_ttfb = time.perf_counter() - self.asked_at
+        self._response_began()
         head = self.head
         out = hdr.response_headers(fields)
         if self.action is not None and self.action.response_headers is not None:
@@ -576,10 +379,10 @@ class Exchange:
                 out.append(("Connection", "close"))
         elif head.version == "1.0":
             out.append(("Connection", "keep-alive"))
-        reason = _reason(status)
+        phrase = reason(status)
         self.status = status
         self.response_started = True
-        self.client.write(hdr.encode_head(f"HTTP/1.1 {status} {reason}", out))
+        self.client.write(hdr.encode_head(f"HTTP/1.1 {status} {phrase}", out))
 
     def response_body(self, data: bytes) -> None:
         if self.finished.done():
@@ -602,7 +405,7 @@ class Exchange:
             # (RFC 9112 section 7.1.2).
             self.client.write(hdr.encode_head("0", self.trailers_out))
         elif self.chunked_out:
-            self.client.write(_LAST_CHUNK)
+            self.client.write(LAST_CHUNK)
         self.response_complete = True
         if not self.body_done:
             # The backend answered before the whole body arrived (an early 413, say):
@@ -676,7 +479,7 @@ class Exchange:
             return
         if not self.response_started:
             if self.reused and self.head.method in IDEMPOTENT and self.head.body == "none":
-                self._drop_backend()
+                self._drop_upstream()
                 self._finish("retry")
                 return
             self.upstream_failed("the backend closed the connection without a response")
@@ -709,7 +512,7 @@ class Exchange:
         if not self.body_done or self.head.upgrade is not None:
             # The body (or tunnel data) was not read: nothing after it can be parsed.
             self.close_after = True
-        body = f"{status} {_reason(status)}: {message}\n".encode() if message else b""
+        body = f"{status} {reason(status)}: {message}\n".encode() if message else b""
         fields = [
             *extra,
             ("Content-Type", "text/plain; charset=utf-8"),
@@ -722,7 +525,7 @@ class Exchange:
         self.status = status
         self.response_started = True
         self.response_complete = True
-        head = hdr.encode_head(f"HTTP/1.1 {status} {_reason(status)}", fields)
+        head = hdr.encode_head(f"HTTP/1.1 {status} {reason(status)}", fields)
         if self.head.method == "HEAD":
             self.client.write(head)
         else:
@@ -731,76 +534,19 @@ class Exchange:
 
     # -- ending -------------------------------------------------------------------
 
-    def _log_access(self) -> None:
-        """Hand the finished request to the access log (a queue put; no I/O here)."""
-        access_log = self.runtime.access_log
-        if access_log is None or not access_log.enabled:
-            return
-        head = self.head
-        duration = time.perf_counter() - self.received_at
-        backend = self.last_backend
-        action = self.action
-        access_log.emit(
-            RequestRecord(
-                start=time.time() - duration,
-                duration=duration,
-                protocol=f"HTTP/{head.version}",
-                client=self.client.peer,
-                listener=self.client.server.spec.key,
-                host=self.target[2] or _field(head.headers, "host") or "",
-                method=head.method,
-                target=head.target,
-                status=self.status if self.response_started else 0,
-                backend=backend.key if backend is not None else None,
-                route=action.route if action is not None else None,
-                request_body_bytes=self.request_body_bytes,
-                response_body_bytes=self.response_body_bytes,
-                upstream_ttfb=self.upstream_ttfb,
-            )
-        )
+    def _access_protocol(self) -> str:
+        return f"HTTP/{self.head.version}"
 
-    def _drop_backend(self) -> None:
-        upstream, self.upstream = self.upstream, None
-        if upstream is not None:
-            upstream.abort()
-        self._end_backend()
-
-    def _end_backend(self) -> None:
-        if self.backend is not None and self.live is not None:
-            request_ended(
-                self.runtime,
-                self.live,
-                self.backend,
-                counters=self.backend_counters,
-                status=self.status if self.response_started else 0,
-                started_at=self.started_at,
-            )
-        self.backend = None
-        self.backend_counters = None
-
-    def _finish(self, outcome: str) -> None:
-        self._cancel_timer()
-        if outcome != "retry":
-            self._release(outcome == "ok")
-        if not self.finished.done():
-            self.finished.set_result(outcome)
+    def _access_host(self) -> str:
+        return self.target[2] or _field(self.head.headers, "host") or ""
 
     def _release(self, reuse: bool) -> None:
-        """Give the backend connection back (or close it) and end the backend's count."""
         upstream, self.upstream = self.upstream, None
         if upstream is not None:
             if self._upstream_paused:
                 self.client.set_blocker("upstream", False)
                 self._upstream_paused = False
-            upstream.resume_reading()
-            if isinstance(upstream, H2UpstreamStream):
-                upstream.release() if reuse else upstream.abort()
-            elif reuse and not self.tunnel and self.runtime.pool is not None:
-                self.runtime.pool.release(upstream)
-            elif self.tunnel:
-                upstream.close()
-            else:
-                upstream.abort()
+            self._put_back(upstream, reuse, self.tunnel)
         self._end_backend()
 
     def _set_timer(self, delay: float, callback: Callable[[], None]) -> None:
@@ -837,18 +583,3 @@ def _split_target(target: str) -> tuple[str, str, str | None]:
         return path, query, None
     parts = urlsplit(target)  # absolute-form (RFC 9112 section 3.2.2)
     return parts.path or "/", parts.query, parts.netloc or None
-
-
-def _port_of(host_field: str) -> int | None:
-    _, sep, port = host_field.rpartition(":")
-    if sep and port.isdigit() and "]" not in port:
-        return int(port)
-    return None
-
-
-# Looked up once per response: a dict, not an enum construction each time.
-_REASONS = {status.value: status.phrase for status in HTTPStatus}
-
-
-def _reason(status: int) -> str:
-    return _REASONS.get(status, "Unknown")

@@ -22,35 +22,30 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from seaway.accesslog import RequestRecord
 from seaway.core.config import Backend
 from seaway.core.live_set import LiveBackendSet
-from seaway.core.routes import (
-    RouteAction,
-    RouteMatchResult,
-    normalize_host,
-    redirect_location,
-    replace_path,
-)
+from seaway.core.routes import replace_path
 from seaway.dataplane.base import BackendCounters
 from seaway.dataplane.http import grpc
 from seaway.dataplane.http import headers as hdr
+from seaway.dataplane.http.backend_exchange import (
+    LAST_CHUNK,
+    NO_CONTENT,
+    BackendExchange,
+    Upstream,
+    reason,
+)
 from seaway.dataplane.http.h2_upstream import H2UpstreamStream
-from seaway.dataplane.http.outcome import connect_failed, request_ended
-from seaway.dataplane.http.upstream import PoolExhausted, UpstreamConnection
+from seaway.dataplane.http.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
     from seaway.dataplane.http.h2_downstream import H2ClientConnection
 
 log = logging.getLogger(__name__)
-
-# Statuses without content (RFC 9110 sections 15.3.5 and 15.4.5).
-_NO_CONTENT = frozenset({204, 304})
-_LAST_CHUNK = b"0\r\n\r\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,50 +68,28 @@ def _field(fields: list[tuple[str, str]], lower_name: str) -> str | None:
     return None
 
 
-class StreamExchange:
+class StreamExchange(BackendExchange):
     """The forwarding of one client stream (owned by its ``H2ClientConnection``)."""
 
+    head: StreamHead
+    location_field = "location"  # HTTP/2 field names are lower-case (RFC 9113 8.2.1)
+
     def __init__(self, conn: H2ClientConnection, stream_id: int, head: StreamHead) -> None:
+        super().__init__(conn)
         self.conn = conn
         self.stream_id = stream_id
         self.head = head
-        self.runtime = conn.runtime
-        # For the access log: when the head was read, body bytes each way, the backend
-        # asked last and how long it took to answer. perf_counter, not loop.time():
-        # uvloop's clock counts whole milliseconds.
-        self.received_at = time.perf_counter()
-        self.asked_at = 0.0
-        self.request_body_bytes = 0
-        self.response_body_bytes = 0
-        self.last_backend: Backend | None = None
-        self.upstream_ttfb: float | None = None
         self.grpc = head.method == "POST" and grpc.is_grpc(_field(head.fields, "content-type"))
         # Request data held until a backend takes it, and its flow-controlled size.
         self.pending: collections.deque[bytes] = collections.deque()
         self.unacked = 0
         self.body_done = head.end_stream
         self.request_trailers: list[tuple[str, str]] | None = None
-        self.body_sent = False
         # The backend side.
-        self.upstream: UpstreamConnection | H2UpstreamStream | None = None
         self.upstream_blocked = False
-        self.backend: Backend | None = None
-        self.live: LiveBackendSet | None = None
-        self.backend_counters: BackendCounters | None = None
-        self.action: RouteAction | None = None
-        self.match: RouteMatchResult | None = None
-        self.reused = False
-        self.sending = False
-        self.started_at = 0.0
-        self.sent_at = 0.0
         # The response side.
-        self.status = 0
-        self.response_started = False
         self.response_ended = False
         self.client_blocked = False
-        self.finished: asyncio.Future[str] = self.runtime.loop.create_future()
-        self.task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._deadline: asyncio.TimerHandle | None = None
 
     # -- from the client connection ---------------------------------------------------
@@ -138,21 +111,12 @@ class StreamExchange:
 
     def client_write_blocked(self, blocked: bool) -> None:
         self.client_blocked = blocked
-        upstream = self.upstream
-        if upstream is None:
-            return
-        if blocked:
-            upstream.pause_reading()
-        else:
-            upstream.resume_reading()
+        super().client_write_blocked(blocked)
 
     def client_lost(self) -> None:
         """The client reset the stream or the connection is gone: cancel the backend side."""
-        upstream, self.upstream = self.upstream, None
-        if upstream is not None:
-            upstream.abort()
         self.response_ended = True
-        self._finish("client-lost")
+        super().client_lost()
 
     # -- the task -----------------------------------------------------------------
 
@@ -162,134 +126,42 @@ class StreamExchange:
             timeout = grpc.parse_timeout(_field(self.head.fields, "grpc-timeout"))
         if timeout is not None:
             self._deadline = self.runtime.loop.call_later(timeout, self._deadline_exceeded)
-        self.task = self.runtime.loop.create_task(self.run())
-        self.runtime.tasks.add(self.task)
-        self.task.add_done_callback(self.runtime.tasks.discard)
+        # Routed in the task; a refused stream or a stale pooled connection is retried once.
+        self._spawn_task(None, None, 0.0, stale_retry=True)
 
-    async def run(self) -> None:
-        try:
-            await self._forward()
-        except asyncio.CancelledError:
-            self._release(False)
-            self._log_access()
-            raise
-        except Exception:
-            log.exception("forwarding stream %s %s failed", self.head.method, self.head.target)
-            if not self.response_started:
-                self.local_response(502, "the request could not be forwarded")
-            else:
-                self.conn.reset_stream(self.stream_id)
-            self._release(False)
+    def _forwarding_failed(self) -> None:
+        log.exception("forwarding stream %s %s failed", self.head.method, self.head.target)
+        if not self.response_started:
+            self.local_response(502, "the request could not be forwarded")
+        else:
+            self.conn.reset_stream(self.stream_id)
+        self._release(False)
+
+    def _done(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
         self._log_access()
         self.conn.exchange_done(self)
 
     def _route(self) -> LiveBackendSet | None:
-        """Match the route; answers the client itself and returns None when no backend is
-        to be asked."""
         head = self.head
-        listener = self.conn.server.spec
         path, _, query = head.target.partition("?")
         host_field = head.authority or _field(head.fields, "host") or ""
-        host = normalize_host(host_field)
-        match = listener.routes.match(host, path, head.method, head.fields, query)
-        if match is None:
-            self.local_response(404, f"no route for host {host or '-'} and path {path}")
-            return None
-        self.match = match
-        action = self.action = match.action
-        if action.redirect is not None:
-            _, sep, port_text = host_field.rpartition(":")
-            port = int(port_text) if sep and port_text.isdigit() else listener.port
-            location = redirect_location(
-                action.redirect, scheme=self.conn.scheme, host=host, port=port, path=path,
-                query=query, match=match.match,
-            )
-            self.local_response(action.redirect.status, "", (("location", location),))
-            return None
-        choice = self.runtime.pick_route_backend(action)
-        if choice is None:
-            self.local_response(action.status, f"{action.route} has no backend")
-            return None
-        if not choice.backend_set:
-            self.local_response(choice.status, choice.reason or "backend not found")
-            return None
-        live = self.runtime.sets.get(choice.backend_set)
-        if live is None:
-            self.local_response(503, f"no backend set {choice.backend_set}")
-        return live
+        return self._route_to(host_field, path, query, head.fields)
 
-    async def _forward(self) -> None:
-        live = self._route()
-        if live is None:
-            return
-        self.live = live
-        listener = self.conn.server.spec
-        settings = self.runtime.settings
-        client_ip = self.conn.peer[0]
-        avoid: set[Backend] = set()
-        attempts = max(1, settings.connect_attempts)
-        retries_left = 1  # a refused stream or a stale pooled connection
-        while True:
-            now = self.runtime.loop.time()
-            self.asked_at = time.perf_counter()
-            backend = live.choose(
-                client_ip, self.runtime.next_sequence(), listener.address, listener.port,
-                now=now, avoid=avoid,
-            )
-            if backend is None and avoid:
-                self.local_response(502, f"cannot connect to any backend of {live.spec.key}")
-                return
-            if backend is None:
-                why = live.spec.empty_reason or "no usable endpoint"
-                self.local_response(503, f"no backend available for {live.spec.key}: {why}")
-                return
-            counters = self.runtime.backend_counters(live.spec.key, backend.key)
-            try:
-                upstream, reused = await self._connect(backend, live.spec.upstream_protocol)
-            except PoolExhausted:
-                busy = f"every connection to a backend of {live.spec.key} is busy"
-                self.local_response(503, busy)
-                return
-            except (OSError, TimeoutError) as exc:
-                connect_failed(self.runtime, live, backend, counters)
-                avoid.add(backend)
-                attempts -= 1
-                # Nothing reached the backend: any request may go to another one.
-                if attempts > 0:
-                    continue
-                if isinstance(exc, TimeoutError):
-                    why = f"connecting to a backend of {live.spec.key} timed out"
-                    self.local_response(504, why)
-                else:
-                    self.local_response(502, f"cannot connect to a backend of {live.spec.key}")
-                return
-            if self.finished.done():  # the client left, or the deadline passed
-                if isinstance(upstream, H2UpstreamStream):
-                    upstream.abort()
-                else:
-                    assert self.runtime.pool is not None
-                    self.runtime.pool.release(upstream)
-                return
-            self._attach(upstream, backend, counters, reused, now)
-            outcome = await self.finished
-            if outcome == "retry" and retries_left and not self.response_started:
-                retries_left -= 1
-                self.finished = self.runtime.loop.create_future()
-                continue
-            if outcome == "retry":
-                self.local_response(502, "the backend closed the connection without a response")
-            return
+    def _redirect_port(self, host_field: str, listener_port: int) -> int:
+        _, sep, port_text = host_field.rpartition(":")
+        return int(port_text) if sep and port_text.isdigit() else listener_port
 
-    async def _connect(
-        self, backend: Backend, protocol: str
-    ) -> tuple[UpstreamConnection | H2UpstreamStream, bool]:
-        if protocol == "h2c":
+    def _open(self, backend: Backend, live: LiveBackendSet) -> Awaitable[tuple[Upstream, bool]]:
+        if live.spec.upstream_protocol == "h2c":
             assert self.runtime.h2_pool is not None
-            return await self.runtime.h2_pool.open_stream(backend, self)
+            return self.runtime.h2_pool.open_stream(backend, self)
         assert self.runtime.pool is not None
-        return await self.runtime.pool.acquire(backend)
+        return self.runtime.pool.acquire(backend)
+
+    def _may_retry_connect(self) -> bool:
+        return True  # nothing reached the backend: any request may go to another one
 
     def _request_fields(self, h2_upstream: bool) -> tuple[str, list[tuple[str, str]]]:
         """The target and the fields the backend receives."""
@@ -303,25 +175,10 @@ class StreamExchange:
                 host = rewrite.hostname
             if rewrite.path is not None:
                 path = replace_path(path, rewrite.path, self.match.match)
-        fields = hdr.request_headers(
-            head.fields,
-            client_ip=self.conn.peer[0],
-            trusted=hdr.is_trusted(self.conn.peer[0], self.runtime.trusted),
-            host=host,
-            upgrade=None,
-            scheme=self.conn.scheme,
-        )
-        if self.action.request_headers is not None:
-            fields = self.action.request_headers.apply(fields)
+        fields = self._backend_fields(head.fields, host, None)
         target = f"{path}?{query}" if query else path
         if h2_upstream:
-            out = [
-                (":method", head.method),
-                (":scheme", "http"),
-                (":authority", host),
-                (":path", target),
-            ]
-            out += hdr.h2_fields(fields, keep_te_trailers=hdr.wants_trailers(head.fields))
+            out = self._h2_head(host, target, fields, hdr.wants_trailers(head.fields))
             if head.content_length is not None:
                 out.append(("content-length", str(head.content_length)))
             return target, out
@@ -332,24 +189,7 @@ class StreamExchange:
             fields.append(("Transfer-Encoding", "chunked"))
         return target, fields
 
-    def _attach(
-        self,
-        upstream: UpstreamConnection | H2UpstreamStream,
-        backend: Backend,
-        counters: BackendCounters,
-        reused: bool,
-        now: float,
-    ) -> None:
-        assert self.live is not None
-        self.live.remember(self.conn.peer[0], backend, now)
-        self.live.balancer.started(backend)
-        self.backend, self.backend_counters, self.reused = backend, counters, reused
-        self.last_backend = backend
-        counters.active += 1
-        counters.total += 1
-        counters.request_started()
-        self.started_at = now
-        self.upstream = upstream
+    def _send_request(self, upstream: Upstream, counters: BackendCounters) -> None:
         self.upstream_blocked = False
         if isinstance(upstream, H2UpstreamStream):
             _, fields = self._request_fields(True)
@@ -368,7 +208,7 @@ class StreamExchange:
             for chunk in self.pending:
                 parts.extend(self._frame(chunk))
             if self.body_done and self._chunked():
-                parts.append(_LAST_CHUNK)
+                parts.append(LAST_CHUNK)
             counters.bytes_to_backend += sum(len(p) for p in parts)
             upstream.writelines(parts)
             self.sending = True
@@ -404,7 +244,7 @@ class StreamExchange:
         if isinstance(upstream, H2UpstreamStream):
             upstream.end_body(self.request_trailers)
         elif upstream is not None and self._chunked():
-            upstream.write(_LAST_CHUNK)
+            upstream.write(LAST_CHUNK)
         self._request_sent()
 
     def _ack_client(self, amount: int) -> None:
@@ -453,10 +293,7 @@ class StreamExchange:
         self._cancel_timer()
         if self.finished.done() or self.response_started:
             return
-        if self.backend is not None and self.live is not None:
-            now = self.runtime.loop.time()
-            self.live.balancer.observe(self.backend, now - self.sent_at, now)
-            self.upstream_ttfb = time.perf_counter() - self.asked_at
+        self._response_began()
         out = hdr.response_headers(fields)
         if self.action is not None and self.action.response_headers is not None:
             out = self.action.response_headers.apply(out)
@@ -478,7 +315,7 @@ class StreamExchange:
             return
         if self.backend_counters is not None:
             self.backend_counters.bytes_from_backend += len(data)
-        if self.head.method != "HEAD" and self.status not in _NO_CONTENT:
+        if self.head.method != "HEAD" and self.status not in NO_CONTENT:
             self.response_body_bytes += len(data)
             self.conn.send_body(self.stream_id, data)
 
@@ -527,7 +364,7 @@ class StreamExchange:
         if (
             self.response_started
             and isinstance(upstream, UpstreamConnection)
-            and self.status not in _NO_CONTENT
+            and self.status not in NO_CONTENT
         ):
             self.response_done()  # a close-delimited body ends here (RFC 9112 section 6.3)
             return
@@ -582,7 +419,7 @@ class StreamExchange:
                 self.stream_id, grpc.trailers_only(code, message), end_stream=True
             )
         else:
-            body = f"{status} {_reason(status)}: {message}\n".encode() if message else b""
+            body = f"{status} {reason(status)}: {message}\n".encode() if message else b""
             block = [
                 (":status", str(status)),
                 *extra,
@@ -603,88 +440,17 @@ class StreamExchange:
 
     # -- ending -------------------------------------------------------------------
 
-    def _log_access(self) -> None:
-        """Hand the finished stream to the access log (a queue put; no I/O here)."""
-        access_log = self.runtime.access_log
-        if access_log is None or not access_log.enabled:
-            return
-        head = self.head
-        duration = time.perf_counter() - self.received_at
-        backend = self.last_backend
-        action = self.action
-        access_log.emit(
-            RequestRecord(
-                start=time.time() - duration,
-                duration=duration,
-                protocol="HTTP/2",
-                client=self.conn.peer,
-                listener=self.conn.server.spec.key,
-                host=head.authority or _field(head.fields, "host") or "",
-                method=head.method,
-                target=head.target,
-                status=self.status if self.response_started else 0,
-                backend=backend.key if backend is not None else None,
-                route=action.route if action is not None else None,
-                request_body_bytes=self.request_body_bytes,
-                response_body_bytes=self.response_body_bytes,
-                upstream_ttfb=self.upstream_ttfb,
-            )
-        )
+    def _access_protocol(self) -> str:
+        return "HTTP/2"
 
-    def _drop_upstream(self) -> None:
-        upstream, self.upstream = self.upstream, None
-        if upstream is not None:
-            upstream.abort()
-        self._end_backend()
-
-    def _end_backend(self) -> None:
-        if self.backend is not None and self.live is not None:
-            request_ended(
-                self.runtime,
-                self.live,
-                self.backend,
-                counters=self.backend_counters,
-                status=self.status if self.response_started else 0,
-                started_at=self.started_at,
-            )
-        self.backend = None
-        self.backend_counters = None
-
-    def _finish(self, outcome: str) -> None:
-        self._cancel_timer()
-        if outcome != "retry":
-            self._release(outcome == "ok")
-        if not self.finished.done():
-            self.finished.set_result(outcome)
+    def _access_host(self) -> str:
+        return self.head.authority or _field(self.head.fields, "host") or ""
 
     def _release(self, reuse: bool) -> None:
         upstream, self.upstream = self.upstream, None
         if upstream is not None:
-            upstream.resume_reading()
-            if isinstance(upstream, H2UpstreamStream):
-                if reuse:
-                    upstream.release()
-                else:
-                    upstream.abort()
-            elif reuse and self.runtime.pool is not None:
-                self.runtime.pool.release(upstream)
-            else:
-                upstream.abort()
+            self._put_back(upstream, reuse, False)
         self._end_backend()
         if self.unacked:
             amount, self.unacked = self.unacked, 0
             self.conn.acknowledge(self.stream_id, amount)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-
-def _reason(status: int) -> str:
-    from http import HTTPStatus  # noqa: PLC0415
-
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
