@@ -17,6 +17,7 @@ from seaway.dataplane.http.h2_downstream import H2ClientConnection
 from seaway.dataplane.http.h2_upstream import H2UpstreamPool
 from seaway.dataplane.http.runtime import HttpRuntime
 from seaway.dataplane.http.upstream import UpstreamPool
+from seaway.dataplane.runtime import wait_until_drained
 
 
 class HttpDataPlane:
@@ -117,14 +118,7 @@ class HttpDataPlane:
         self._servers[spec.key] = server
 
     def _prune_counters(self, config: DesiredConfig) -> None:
-        counters = self._ensure_runtime().counters
-        for key in [k for k, c in counters.listeners.items() if c.active == 0]:
-            if key not in config.http_listeners:
-                del counters.listeners[key]
-        for set_key, backend_key in [k for k, c in counters.backends.items() if c.active == 0]:
-            spec = config.http_backend_sets.get(set_key)
-            if spec is None or all(b.key != backend_key for b in spec.backends):
-                del counters.backends[(set_key, backend_key)]
+        self._ensure_runtime().prune(config.http_listeners, config.http_backend_sets)
 
     def counters(self) -> Counters:
         """Live counters: per request for backends, per connection for listeners."""
@@ -162,11 +156,7 @@ class HttpDataPlane:
         runtime = self._runtime
         if runtime is None:
             return 0
-        deadline = None if limit is None else runtime.loop.time() + limit
-        # Connections end in protocol callbacks; polling is simpler than a notifier there.
-        while runtime.connections and (deadline is None or runtime.loop.time() < deadline):  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-        return len(runtime.connections)
+        return await wait_until_drained(lambda: len(runtime.connections), limit)
 
     def idle_upstream_connections(self, backend_key: str | None = None) -> int:
         """Pooled idle connections, to one backend or to all."""

@@ -15,9 +15,8 @@ from seaway.dataplane.base import ApplyResult, Counters
 from seaway.dataplane.proxy.runtime import ProxyRuntime
 from seaway.dataplane.proxy.tcp import TcpConnection, TcpListener
 from seaway.dataplane.proxy.udp import UdpListener
+from seaway.dataplane.runtime import wait_until_drained
 
-# How often seaway looks whether every connection ended while draining at shutdown.
-DRAIN_POLL_INTERVAL = 0.05
 # How often idle UDP flows and sessionAffinity entries are swept, at most. Lookups
 # already ignore expired entries; the sweep only returns their memory and sockets.
 MAX_SWEEP_INTERVAL = 1.0
@@ -213,24 +212,10 @@ class ProxyDataPlane:
 
         Returns how many are still open.
         """
-        loop = asyncio.get_running_loop()
-        deadline = None if limit is None else loop.time() + limit
-        while self.open_connections():
-            if deadline is not None and loop.time() >= deadline:
-                break
-            await asyncio.sleep(DRAIN_POLL_INTERVAL)
-        return self.open_connections()
+        return await wait_until_drained(self.open_connections, limit)
 
     def _prune_counters(self, config: DesiredConfig) -> None:
-        """Forget counters of listeners and backends that are gone and idle."""
-        counters = self._ensure_runtime().counters
-        for key in [k for k, c in counters.listeners.items() if c.active == 0]:
-            if key not in config.listeners:
-                del counters.listeners[key]
-        for set_key, backend_key in [k for k, c in counters.backends.items() if c.active == 0]:
-            spec = config.backend_sets.get(set_key)
-            if spec is None or all(b.key != backend_key for b in spec.backends):
-                del counters.backends[(set_key, backend_key)]
+        self._ensure_runtime().prune(config.listeners, config.backend_sets)
 
     def _schedule_sweep(self) -> None:
         if self._sweeper is not None or self._runtime is None:
