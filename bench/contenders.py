@@ -274,8 +274,12 @@ def start_seaway(group: ProcessGroup, backend: Backend, workdir: Path) -> Runnin
     )
     log = workdir / "seaway.log"
     args = [sys.executable, "-m", "seaway", "run", "-f", str(manifest)]
-    args += ["--admin", f"127.0.0.1:{free_port()}", "--state-file", str(workdir / "addresses.json")]
-    args += ["--shutdown-delay", "0"]
+    # SEAWAY_BENCH_WORKERS=N: `seaway run --workers N` (docs/BENCHMARKS.md, "Workers");
+    # worker I's admin API is on port + I, so several take ephemeral ports (port 0).
+    workers = os.environ.get("SEAWAY_BENCH_WORKERS", "1")
+    admin = f"127.0.0.1:{free_port() if workers == '1' else 0}"
+    args += ["--admin", admin, "--state-file", str(workdir / "addresses.json")]
+    args += ["--shutdown-delay", "0", "--workers", workers]
     proc = group.start(args, log)
     l7 = (SEAWAY_L7_HOST, l7_port)
     # seaway serves HTTP/2 (when it does) on the same listener as HTTP/1.1.
@@ -302,7 +306,7 @@ def start_haproxy(
     conf.write_text(
         f"""
 global
-  nbthread 1
+  nbthread {os.environ.get("HAPROXY_BENCH_THREADS", "1")}
   maxconn {maxconn}
 
 defaults

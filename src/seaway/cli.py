@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import logging.handlers
+import os
 import queue
 import signal
 import sys
@@ -82,6 +83,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from seaway.model.errors import InvalidConfiguration  # noqa: PLC0415
 
     apps: list[Seaway] = []
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 1
+    if args.workers > 1 and args.worker_index is None:
+        return _supervise_workers(args)
+    if args.worker_index is not None:
+        from seaway.workers import die_with_parent, share_listeners  # noqa: PLC0415
+
+        share_listeners()
+        die_with_parent()
+        logging.getLogger("seaway").info(
+            "worker %d (pid %d): listeners bound with SO_REUSEPORT", args.worker_index, os.getpid()
+        )
     if args.dataplane == "nftables":
         from seaway.dataplane.nftables.host import why_unavailable  # noqa: PLC0415
 
@@ -127,6 +141,45 @@ def cmd_run(args: argparse.Namespace) -> int:
             app.request_reload()
 
     return run_async(main(), on_stop=stop, on_reload=reload)
+
+
+def _supervise_workers(args: argparse.Namespace) -> int:
+    """``seaway run --workers N`` (N > 1): validate once, then run N workers."""
+    from seaway.admin.auth import AdminAuthError, read_token_file  # noqa: PLC0415
+    from seaway.core.config import join_host_port  # noqa: PLC0415
+    from seaway.http1.address import parse_host_port  # noqa: PLC0415
+    from seaway.model.errors import InvalidConfiguration  # noqa: PLC0415
+    from seaway.sources.files import load_paths  # noqa: PLC0415
+    from seaway.workers import Supervisor, worker_admin_address, worker_argv  # noqa: PLC0415
+
+    if args.dataplane != "proxy":
+        print("error: --workers needs --dataplane proxy (the kernel already uses every "
+              "core)", file=sys.stderr)
+        return 1
+    try:
+        state = load_paths(args.file)
+    except InvalidConfiguration as exc:
+        for error in exc.errors:
+            print(f"error: {error}", file=sys.stderr)
+        print("seaway did not start: fix the errors above", file=sys.stderr)
+        return 1
+    try:
+        host, port = parse_host_port(args.admin or state.settings.admin_address)
+        admins = [
+            join_host_port(*worker_admin_address(host, port, i)) for i in range(args.workers)
+        ]
+        token_file = args.admin_token_file or state.settings.admin_token_file
+        if token_file:
+            read_token_file(token_file)
+    except (ValueError, AdminAuthError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("seaway did not start: fix the admin API settings above", file=sys.stderr)
+        return 1
+    logging.getLogger("seaway").info(
+        "starting %d workers; admin APIs on %s", args.workers, ", ".join(admins)
+    )
+    supervisor = Supervisor(lambda i: worker_argv(args, i, admins[i]), args.workers)
+    return supervisor.run()
 
 
 def cmd_node_agent(args: argparse.Namespace) -> int:
@@ -339,6 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="who serves LoadBalancer Services: seaway's L4 proxy (default) or the kernel "
         "through nftables (root; docs/kernel.md)",
     )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes sharing the listeners (SO_REUSEPORT, Linux); "
+        "worker I serves the admin API on its port + I (docs/operations.md)",
+    )
+    run.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
 
     agent = sub.add_parser(

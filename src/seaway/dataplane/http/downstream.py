@@ -35,6 +35,7 @@ from seaway.dataplane.http.tls_contexts import TlsContexts
 from seaway.http1.limits import MAX_PIPELINED
 from seaway.http1.protocol import LINGER_SECONDS
 from seaway.model.secrets import KeyPairError
+from seaway.workers import listeners_shared
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class HttpServer:
             host=self.spec.address,
             port=self.spec.port,
             reuse_address=True,
+            # Several workers (seaway run --workers): the kernel spreads connections.
+            reuse_port=listeners_shared() or None,
             backlog=LISTEN_BACKLOG,
             ssl=self.tls.front if self.tls is not None else None,
             ssl_handshake_timeout=(

@@ -37,6 +37,7 @@ from seaway.dataplane.proxy.proxy_protocol import (
 from seaway.dataplane.proxy.runtime import ProxyRuntime
 from seaway.dataplane.proxy.source_ranges import source_allowed
 from seaway.model.objects import KeepaliveSettings
+from seaway.workers import listeners_shared
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ class TcpListener:
             host=self.spec.address,
             port=self.spec.port,
             reuse_address=True,
+            # Several workers (seaway run --workers): the kernel spreads connections.
+            reuse_port=listeners_shared() or None,
             backlog=LISTEN_BACKLOG,
         )
 

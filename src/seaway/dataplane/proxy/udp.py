@@ -24,6 +24,7 @@ from seaway.core.flows import FlowTable
 from seaway.dataplane.base import BackendCounters, ListenerCounters
 from seaway.dataplane.proxy.runtime import ProxyRuntime
 from seaway.dataplane.proxy.source_ranges import source_allowed
+from seaway.workers import listeners_shared
 
 # Largest UDP payload (65535 - 8-byte UDP header; IPv6 jumbograms aside).
 MAX_DATAGRAM = 65535
@@ -171,7 +172,10 @@ class UdpListener(asyncio.DatagramProtocol):
     async def open(self) -> None:
         """Bind; raises OSError when the address cannot be bound."""
         await self.runtime.loop.create_datagram_endpoint(
-            lambda: self, local_addr=(self.spec.address, self.spec.port)
+            lambda: self,
+            local_addr=(self.spec.address, self.spec.port),
+            # Several workers (seaway run --workers): the kernel spreads client flows.
+            reuse_port=listeners_shared() or None,
         )
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
