@@ -29,6 +29,9 @@ from seaway.lab.spec import DeploymentSpec, LabSpec, ServiceSpec
 
 NAME = "rolling-update"
 RATE = 40.0  # requests per second
+# Each request's time limit. Generous on purpose: a request that times out on a busy
+# two-core CI machine says nothing about the timeline; a refused one does.
+REQUEST_SECONDS = 5.0
 # Margins of the right timeline: preStop outlasts the propagation by this much, and the
 # grace period outlasts preStop by this much (time for the process to exit on SIGTERM).
 PRE_STOP_MARGIN_SECONDS = 2.0
@@ -86,7 +89,7 @@ async def roll_under_load(
     ``targets``; the load and the pods that were replaced."""
     old = [p for p in lab.pods() if p.deployment == deployment and not p.terminating]
     client = lab.threads[topology.CLIENT]
-    async with SteadyLoad(client, targets, RATE) as load:
+    async with SteadyLoad(client, targets, RATE, request_seconds=REQUEST_SECONDS) as load:
         await asyncio.sleep(0.5)
         await lab.deployments.rollout(deployment, template)
         # Polls the pods' state, which their delete tasks own.
@@ -169,7 +172,12 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
         report(load, say, lb_target)
         if replaced:
             timeline(replaced[0], spec.propagation_seconds, say)
-        result.numbers["right"] = {"requests": load.total, "failed": len(load.failures())}
+        result.numbers["right"] = {
+            "requests": load.total,
+            "failed": len(load.failures()),
+            # What went wrong, if anything, so that a failure can be read from the result.
+            "errors": [f"{r.target}: {r.error}" for r in load.failures()[:5]],
+        }
         result.check("with the timeline right: zero failed requests",
                      load.total > 0 and not load.failures(), say)
     return result
