@@ -38,10 +38,12 @@ def _pods(manifest: Path) -> list[tuple[str, str]]:
 
 async def _client(address: str, port: int) -> None:
     """One short connection, as a user's curl would make."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), 2)
+    async with asyncio.timeout(2):
+        reader, writer = await asyncio.open_connection(address, port)
     try:
         writer.write(b"GET /hostname HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
-        await asyncio.wait_for(reader.read(), 2)
+        async with asyncio.timeout(2):
+            await reader.read()
     finally:
         writer.close()
 

@@ -83,7 +83,8 @@ class BackendServer:
             except OSError as exc:
                 tcp.close()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(tcp.wait_closed(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await tcp.wait_closed()
                 if attempt == attempts - 1:
                     raise OSError(
                         exc.errno, f"cannot listen on {listen} (UDP): {exc.strerror or exc}"
@@ -135,7 +136,8 @@ class BackendServer:
         await self._connections.close_all(grace)
         if tcp is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(tcp.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await tcp.wait_closed()
 
 
 async def serve_backend(

@@ -56,6 +56,7 @@ class ConnectionSet:
         if pending:
             # abort() makes connection_lost run on the next loop iteration; this is short.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 1.0)
+                async with asyncio.timeout(1.0):
+                    await asyncio.gather(*pending, return_exceptions=True)
             for task in pending:
                 task.cancel()

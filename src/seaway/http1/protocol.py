@@ -421,7 +421,8 @@ class HTTPServerProtocol(asyncio.Protocol):
             transport.writelines((head, response.body))
         if not self._can_write.is_set():
             try:
-                await asyncio.wait_for(self._can_write.wait(), self._limits.idle_timeout)
+                async with asyncio.timeout(self._limits.idle_timeout):
+                    await self._can_write.wait()
             except TimeoutError:
                 transport.abort()  # the client stopped reading
                 return False

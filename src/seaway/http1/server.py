@@ -66,4 +66,5 @@ class HTTPServer:
         server.close()
         await self._connections.close_all(grace)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), 1.0)
+            async with asyncio.timeout(1.0):
+                await server.wait_closed()

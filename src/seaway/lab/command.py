@@ -28,7 +28,8 @@ CONTROL_SECONDS = 180.0
 def add_lab_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``seaway lab`` subcommands."""
     parser.add_argument(
-        "--state-dir", default=str(DEFAULT_STATE_DIR),
+        "--state-dir",
+        default=str(DEFAULT_STATE_DIR),
         help=f"where the lab keeps its state, manifests and logs (default {DEFAULT_STATE_DIR})",
     )
     sub = parser.add_subparsers(dest="lab_command", required=True)
@@ -105,9 +106,12 @@ async def _up(args: argparse.Namespace, state_dir: Path) -> int:
         try:
             for line in lab.status_lines():
                 _say(line)
-            _say("the lab is up; try: ip netns exec seaway-lab-client curl "
-                 f"http://{spec.services[0].load_balancer_ip}:{spec.services[0].port}/hostname"
-                 if spec.services else "the lab is up")
+            _say(
+                "the lab is up; try: ip netns exec seaway-lab-client curl "
+                f"http://{spec.services[0].load_balancer_ip}:{spec.services[0].port}/hostname"
+                if spec.services
+                else "the lab is up"
+            )
             _say("Ctrl-C (or `seaway lab down`) removes it")
             await asyncio.Event().wait()
         finally:
@@ -121,7 +125,8 @@ async def _serve_control(
     lab: Lab, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
     try:
-        request = json.loads(await asyncio.wait_for(reader.readline(), 5))
+        async with asyncio.timeout(5):
+            request = json.loads(await reader.readline())
         if request.get("command") == "status":
             lines, ok = lab.status_lines(), True
         elif request.get("command") == "rollout":
@@ -138,7 +143,8 @@ async def _serve_control(
         for line in lines:
             writer.write((line + "\n").encode())
         writer.write(b"ok\n" if ok else b"error\n")
-        await asyncio.wait_for(writer.drain(), 5)
+        async with asyncio.timeout(5):
+            await writer.drain()
     except (OSError, ValueError, TimeoutError) as exc:
         with contextlib.suppress(OSError):
             writer.write(f"{exc}\nerror\n".encode())
@@ -149,15 +155,16 @@ async def _serve_control(
 async def _control(state_dir: Path, request: dict[str, str]) -> int:
     path = state_dir / CONTROL_SOCKET
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 5)
+        async with asyncio.timeout(5):
+            reader, writer = await asyncio.open_unix_connection(str(path))
     except (OSError, TimeoutError):
-        print(f"error: no lab is up (no {path}); start one with `seaway lab up`",
-              file=sys.stderr)
+        print(f"error: no lab is up (no {path}); start one with `seaway lab up`", file=sys.stderr)
         return 1
     try:
         writer.write((json.dumps(request) + "\n").encode())
         await writer.drain()
-        lines = (await asyncio.wait_for(reader.read(), CONTROL_SECONDS)).decode().splitlines()
+        async with asyncio.timeout(CONTROL_SECONDS):
+            lines = (await reader.read()).decode().splitlines()
     finally:
         writer.close()
     status = lines.pop() if lines else "error"
@@ -171,8 +178,11 @@ async def _status(state_dir: Path) -> int:
         return await _control(state_dir, {"command": "status"})
     names = namespace_names()
     if names:
-        print("no `seaway lab up` is running, but these lab namespaces are left: "
-              + ", ".join(names) + " (`seaway lab down` removes them)")
+        print(
+            "no `seaway lab up` is running, but these lab namespaces are left: "
+            + ", ".join(names)
+            + " (`seaway lab down` removes them)"
+        )
         return 1
     print("no lab is up")
     return 0
@@ -191,8 +201,10 @@ async def _scenario(args: argparse.Namespace, state_dir: Path) -> int:
     from seaway.lab.scenarios.registry import SCENARIOS  # noqa: PLC0415
 
     if args.scenario not in SCENARIOS:
-        print(f"error: unknown scenario {args.scenario!r}; one of: {', '.join(SCENARIOS)}",
-              file=sys.stderr)
+        print(
+            f"error: unknown scenario {args.scenario!r}; one of: {', '.join(SCENARIOS)}",
+            file=sys.stderr,
+        )
         return 2
     scenario, what = SCENARIOS[args.scenario]
     _say(f"scenario {args.scenario}: {what}")

@@ -149,7 +149,8 @@ class DeploymentController:
             raise TimeoutError(f"{what} within the time allowed")
         self._changed.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
+            async with asyncio.timeout(min(remaining, 0.25)):
+                await self._changed.wait()
 
     async def rollout(self, name: str, template: DeploymentSpec | None = None) -> int:
         """Roll ``name`` to a new revision (with ``template`` if given); the new revision."""

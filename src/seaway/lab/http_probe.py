@@ -30,7 +30,8 @@ async def http_get(
     try:
         request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
         writer.write(request.encode())
-        data = await asyncio.wait_for(reader.read(-1), limit)
+        async with asyncio.timeout(limit):
+            data = await reader.read(-1)
     finally:
         writer.close()
     return parse_answer(data)

@@ -122,9 +122,7 @@ class Lab:
         self.with_seaway = with_seaway
         self.say = say or (lambda text: log.info("%s", text))
         self.threads: dict[str, NamespaceThread] = {}
-        self.node_views = {
-            n.name: NodeView(n.name, n.address, n.zone) for n in spec.nodes
-        }
+        self.node_views = {n.name: NodeView(n.name, n.address, n.zone) for n in spec.nodes}
         self.removed_nodes: set[str] = set()
         self.scheduler = Scheduler(list(spec.nodes))
         self.changed = asyncio.Event()
@@ -197,8 +195,10 @@ class Lab:
         for name in self.deployments.deployments:
             await self.deployments.wait_ready(name, START_TIMEOUT_SECONDS)
         await self.settle()
-        self.say("pods ready: " + ", ".join(
-            f"{p.name} on {p.node.name} ({p.address})" for p in self.pods()))
+        self.say(
+            "pods ready: "
+            + ", ".join(f"{p.name} on {p.node.name} ({p.address})" for p in self.pods())
+        )
 
     async def down(self) -> None:
         """Stop everything and remove every namespace; safe to call twice."""
@@ -216,12 +216,14 @@ class Lab:
                 with contextlib.suppress(ProcessLookupError):
                     proc.terminate()
                 try:
-                    await asyncio.wait_for(proc.wait(), 3)
+                    async with asyncio.timeout(3):
+                        await proc.wait()
                 except TimeoutError:
                     with contextlib.suppress(ProcessLookupError):
                         proc.kill()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(proc.wait(), 3)
+                        async with asyncio.timeout(3):
+                            await proc.wait()
         self.processes.clear()
         self.node_agents.clear()
         for thread in self.threads.values():
@@ -246,8 +248,11 @@ class Lab:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{name}.log").open("ab") as out:
             proc = await asyncio.create_subprocess_exec(
-                *exec_in(namespace, *args), stdout=out, stderr=out,
-                stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
+                *exec_in(namespace, *args),
+                stdout=out,
+                stderr=out,
+                stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
             )
         return proc
 
@@ -262,11 +267,20 @@ class Lab:
 
     async def _start_seaway(self) -> None:
         proc = await self._spawn(
-            topology.LOAD_BALANCER, "seaway",
-            sys.executable, "-m", "seaway", "run", "-f", str(self.manifest_dir),
-            "--admin", f"127.0.0.1:{SEAWAY_ADMIN_PORT}",
-            "--state-file", str(self.state_dir / "addresses.json"),
-            "--dataplane", self.dataplane,
+            topology.LOAD_BALANCER,
+            "seaway",
+            sys.executable,
+            "-m",
+            "seaway",
+            "run",
+            "-f",
+            str(self.manifest_dir),
+            "--admin",
+            f"127.0.0.1:{SEAWAY_ADMIN_PORT}",
+            "--state-file",
+            str(self.state_dir / "addresses.json"),
+            "--dataplane",
+            self.dataplane,
         )
         self.processes.append(proc)
         thread = self.threads[topology.LOAD_BALANCER]
@@ -275,9 +289,7 @@ class Lab:
             if proc.returncode is not None:
                 raise LabError(f"seaway exited {proc.returncode}: see {self.log_dir}/seaway.log")
             try:
-                _, writer = await thread.open_connection(
-                    "127.0.0.1", SEAWAY_ADMIN_PORT, 0.5
-                )
+                _, writer = await thread.open_connection("127.0.0.1", SEAWAY_ADMIN_PORT, 0.5)
                 writer.close()
                 break
             except (OSError, TimeoutError):
@@ -385,8 +397,11 @@ class Lab:
         """Mark ``name`` for deletion as the cluster autoscaler does (taint, cordon)."""
         view = self.node_views[name]
         self.node_views[name] = NodeView(
-            view.name, view.address, view.zone,
-            ((TO_BE_DELETED_TAINT, "NoSchedule"),), unschedulable=True,
+            view.name,
+            view.address,
+            view.zone,
+            ((TO_BE_DELETED_TAINT, "NoSchedule"),),
+            unschedulable=True,
         )
         self.scheduler.cordoned.add(name)
         self.say(f"node {name} tainted {TO_BE_DELETED_TAINT} and cordoned")
@@ -407,8 +422,10 @@ class Lab:
             for s in self.spec.services
         )
         self.spec = replace(self.spec, services=services)
-        self.say(f"Service {name} annotated: "
-                 + ", ".join(f"{k}={v}" for k, v in sorted(annotations.items())))
+        self.say(
+            f"Service {name} annotated: "
+            + ", ".join(f"{k}={v}" for k, v in sorted(annotations.items()))
+        )
         await self._publish()
 
     async def drain_node(self, name: str) -> None:
@@ -428,7 +445,8 @@ class Lab:
         if agent is not None and agent.returncode is None:
             agent.terminate()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(agent.wait(), 3)
+                async with asyncio.timeout(3):
+                    await agent.wait()
         thread = self.threads.pop(name, None)
         if thread is not None:
             thread.close()
@@ -440,12 +458,16 @@ class Lab:
     def status_lines(self) -> list[str]:
         lines = [f"lab from {self.spec.source}; manifests in {self.manifest_dir}"]
         for node in self.spec.nodes:
-            state = "removed" if node.name in self.removed_nodes else (
-                "tainted" if self.node_views[node.name].taints else "ready")
+            state = (
+                "removed"
+                if node.name in self.removed_nodes
+                else ("tainted" if self.node_views[node.name].taints else "ready")
+            )
             lines.append(f"node {node.name} {node.address} zone {node.zone}: {state}")
         for pod in self.pods():
-            conditions = "terminating" if pod.terminating else (
-                "ready" if pod.serving else "not ready")
+            conditions = (
+                "terminating" if pod.terminating else ("ready" if pod.serving else "not ready")
+            )
             lines.append(f"pod {pod.name} on {pod.node.name} {pod.address}: {conditions}")
         lines += [f"note: {n}" for n in self.notes]
         return lines
@@ -466,9 +488,15 @@ def host_leftovers() -> list[str]:
     tables = run(["nft", "list", "tables"], check=False)
     found += [f"nft {t.strip()}" for t in tables.splitlines() if "seaway-lab" in t]
     links = run(["ip", "-o", "link"], check=False)
-    found += [f"interface {line.split(':')[1].strip()}" for line in links.splitlines()
-              if "seaway-lab" in line]
+    found += [
+        f"interface {line.split(':')[1].strip()}"
+        for line in links.splitlines()
+        if "seaway-lab" in line
+    ]
     ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=False)
-    found += [f"process {line.strip()}" for line in ps.stdout.splitlines()
-              if "netns exec seaway-lab-" in line and "ps -eo" not in line]
+    found += [
+        f"process {line.strip()}"
+        for line in ps.stdout.splitlines()
+        if "netns exec seaway-lab-" in line and "ps -eo" not in line
+    ]
     return found

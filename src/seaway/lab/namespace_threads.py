@@ -55,7 +55,8 @@ class NamespaceThread:
         sock = await self.socket()
         try:
             loop = asyncio.get_running_loop()
-            await asyncio.wait_for(loop.sock_connect(sock, (host, port)), limit)
+            async with asyncio.timeout(limit):
+                await loop.sock_connect(sock, (host, port))
             return await asyncio.open_connection(sock=sock)
         except BaseException:
             sock.close()

@@ -98,10 +98,16 @@ class PodRuntime:
         t = pod.template
         args = exec_in(
             pod_namespace(pod.name),
-            sys.executable, "-m", "seaway", "backend",
-            "--listen", f"0.0.0.0:{t.container_port}",
-            "--name", pod.name,
-            "--delay-shutdown", str(t.delay_shutdown_seconds),
+            sys.executable,
+            "-m",
+            "seaway",
+            "backend",
+            "--listen",
+            f"0.0.0.0:{t.container_port}",
+            "--name",
+            pod.name,
+            "--delay-shutdown",
+            str(t.delay_shutdown_seconds),
             "--no-udp",
         )
         self._log_dir.mkdir(parents=True, exist_ok=True)
@@ -109,7 +115,10 @@ class PodRuntime:
             # A session of its own: Ctrl-C in the terminal reaches the lab, which then
             # stops pods itself; the pods never see the terminal's SIGINT.
             pod.process = await asyncio.create_subprocess_exec(
-                *args, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL,
+                *args,
+                stdout=log,
+                stderr=log,
+                stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True,
             )
         pod.note("started")
@@ -123,7 +132,10 @@ class PodRuntime:
         while not pod.gone:
             try:
                 answer = await http_get(
-                    thread, pod.address, pod.template.container_port, probe.path,
+                    thread,
+                    pod.address,
+                    pod.template.container_port,
+                    probe.path,
                     probe.timeout_seconds,
                 )
                 passed = 200 <= answer.status < 400  # the kubelet's httpGet rule
@@ -170,14 +182,16 @@ class PodRuntime:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), max(0.0, deadline - time.monotonic()))
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await proc.wait()
             except TimeoutError:
                 pod.note("grace period over: SIGKILL")
                 pod.killed = True
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(proc.wait(), KILL_WAIT_SECONDS)
+                    async with asyncio.timeout(KILL_WAIT_SECONDS):
+                        await proc.wait()
         pod.exited_at = time.monotonic()
         pod.serving = False
         pod.note("exited")
@@ -198,5 +212,6 @@ class PodRuntime:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), KILL_WAIT_SECONDS)
+                async with asyncio.timeout(KILL_WAIT_SECONDS):
+                    await proc.wait()
         pod.exited_at = pod.exited_at or time.monotonic()

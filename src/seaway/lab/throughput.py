@@ -51,8 +51,7 @@ def parse_wrk(output: str) -> LoadFigures:
     p99 = re.search(r"^\s+99%\s+(\S+)$", output, re.MULTILINE)
     if not (rps and total and p50 and p99):
         raise ValueError(f"wrk printed no figures:\n{output}")
-    errors = sum(int(n) for n in re.findall(
-        r"(?:connect|read|write|timeout) (\d+)", output))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non_2xx:
         errors += int(non_2xx.group(1))
@@ -71,20 +70,31 @@ async def run_wrk(host: str, port: int, path: str, seconds: float) -> LoadFigure
     """``wrk`` from the client's namespace: one thread, ``CONNECTIONS`` keep-alive
     connections, ``seconds`` long."""
     proc = await asyncio.create_subprocess_exec(
-        "ip", "netns", "exec", topology.CLIENT, "wrk", "-t1", f"-c{CONNECTIONS}",
-        f"-d{seconds:g}s", f"--timeout={REQUEST_SECONDS:g}s", "--latency",
+        "ip",
+        "netns",
+        "exec",
+        topology.CLIENT,
+        "wrk",
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{seconds:g}s",
+        f"--timeout={REQUEST_SECONDS:g}s",
+        "--latency",
         f"http://{host}:{port}{path}",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         stdin=asyncio.subprocess.DEVNULL,
     )
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), seconds + 15)
+        async with asyncio.timeout(seconds + 15):
+            out, _ = await proc.communicate()
     finally:
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 3)
+                async with asyncio.timeout(3):
+                    await proc.wait()
     return parse_wrk(out.decode(errors="replace"))
 
 
@@ -113,10 +123,11 @@ async def run_python(
             while time.monotonic() < deadline:
                 start = time.monotonic()
                 writer.write(request)
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_SECONDS)
+                async with asyncio.timeout(REQUEST_SECONDS):
+                    head = await reader.readuntil(b"\r\n\r\n")
                 match = re.search(rb"(?i)content-length:\s*(\d+)", head)
-                await asyncio.wait_for(
-                    reader.readexactly(int(match.group(1)) if match else 0), REQUEST_SECONDS)
+                async with asyncio.timeout(REQUEST_SECONDS):
+                    await reader.readexactly(int(match.group(1)) if match else 0)
                 if not head.startswith(b"HTTP/1.1 2"):
                     errors += 1
                 latencies.append((time.monotonic() - start) * 1e3)
@@ -129,9 +140,15 @@ async def run_python(
     await asyncio.gather(*(connection(started + seconds) for _ in range(CONNECTIONS)))
     elapsed = time.monotonic() - started
     latencies.sort()
-    return LoadFigures(len(latencies), elapsed, len(latencies) / elapsed,
-                       _percentile(latencies, 0.5), _percentile(latencies, 0.99), errors,
-                       "python")
+    return LoadFigures(
+        len(latencies),
+        elapsed,
+        len(latencies) / elapsed,
+        _percentile(latencies, 0.5),
+        _percentile(latencies, 0.99),
+        errors,
+        "python",
+    )
 
 
 async def measure(

@@ -223,7 +223,8 @@ class H2UpstreamConnection(asyncio.Protocol):
                         sink.upstream_failed(f"the backend reset the stream ({event.error_code})")
         elif isinstance(event, h2.events.WindowUpdated):
             targets = (
-                list(self.streams.values()) if not event.stream_id
+                list(self.streams.values())
+                if not event.stream_id
                 else [s for s in (self.streams.get(event.stream_id),) if s is not None]
             )
             for stream in targets:
@@ -272,9 +273,7 @@ class H2UpstreamConnection(asyncio.Protocol):
         self.streams[stream.stream_id] = stream
         return stream
 
-    def send_headers(
-        self, stream: H2UpstreamStream, fields: Fields, *, end_stream: bool
-    ) -> None:
+    def send_headers(self, stream: H2UpstreamStream, fields: Fields, *, end_stream: bool) -> None:
         try:
             self.h2.send_headers(stream.stream_id, fields, end_stream=end_stream)
         except h2.exceptions.ProtocolError as exc:
@@ -389,7 +388,8 @@ class H2UpstreamPool:
                     return conn.open_stream(sink), True
             pending = self._connecting.get(key)
             if pending is not None:
-                await asyncio.wait_for(asyncio.shield(pending), max(0.001, deadline - loop.time()))
+                async with asyncio.timeout(max(0.001, deadline - loop.time())):
+                    await asyncio.shield(pending)
                 continue
             if len(self.conns.get(key, ())) < settings.http.max_connections_per_backend:
                 conn = await self._connect(backend, deadline)
@@ -397,7 +397,8 @@ class H2UpstreamPool:
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.setdefault(key, collections.deque()).append(waiter)
             try:
-                await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    await waiter
             except TimeoutError:
                 raise PoolExhausted(key) from None
             finally:
@@ -410,12 +411,10 @@ class H2UpstreamPool:
         done: asyncio.Future[None] = loop.create_future()
         self._connecting[key] = done
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(
+            async with asyncio.timeout(max(0.001, deadline - loop.time())):
+                _, conn = await loop.create_connection(
                     lambda: H2UpstreamConnection(self, backend), backend.address, backend.port
-                ),
-                max(0.001, deadline - loop.time()),
-            )
+                )
         finally:
             del self._connecting[key]
             done.set_result(None)

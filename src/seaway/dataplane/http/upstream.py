@@ -175,9 +175,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- used by the exchange and the pool ---------------------------------------------
 
-    def start(
-        self, exchange: Exchange, *, head_only: bool, writer: Corkable | None = None
-    ) -> None:
+    def start(self, exchange: Exchange, *, head_only: bool, writer: Corkable | None = None) -> None:
         """Serve ``exchange`` (a new response is expected); ``writer``, if given, is
         corked around each read of the response."""
         self._cancel_idle_timer()
@@ -274,7 +272,8 @@ class UpstreamPool:
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.setdefault(key, collections.deque()).append(waiter)
             try:
-                await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    await waiter
             except TimeoutError:
                 raise PoolExhausted(key) from None
             finally:
@@ -282,12 +281,10 @@ class UpstreamPool:
                     self._waiters[key].remove(waiter)
         self.open[key] = self.open.get(key, 0) + 1
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(
+            async with asyncio.timeout(max(0.001, deadline - loop.time())):
+                _, conn = await loop.create_connection(
                     lambda: UpstreamConnection(self, backend), backend.address, backend.port
-                ),
-                max(0.001, deadline - loop.time()),
-            )
+                )
         except BaseException:
             self._closed(key)
             raise

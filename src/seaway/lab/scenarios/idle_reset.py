@@ -68,13 +68,15 @@ class Connection:
 async def _get(conn: Connection, path: str) -> str:
     """GET ``path`` on the connection; the body."""
     conn.writer.write(f"GET {path} HTTP/1.1\r\nHost: lab\r\n\r\n".encode())
-    head = await asyncio.wait_for(conn.reader.readuntil(b"\r\n\r\n"), REQUEST_SECONDS)
+    async with asyncio.timeout(REQUEST_SECONDS):
+        head = await conn.reader.readuntil(b"\r\n\r\n")
     length = 0
     for line in head.decode(errors="replace").split("\r\n")[1:]:
         name, _, value = line.partition(":")
         if name.strip().lower() == "content-length":
             length = int(value.strip())
-    body = await asyncio.wait_for(conn.reader.readexactly(length), REQUEST_SECONDS)
+    async with asyncio.timeout(REQUEST_SECONDS):
+        body = await conn.reader.readexactly(length)
     return body.decode(errors="replace")
 
 
@@ -105,8 +107,21 @@ def rst_counter_script(address: str, port: int) -> str:
 
 
 def read_resets() -> int:
-    out = run_command(["ip", "netns", "exec", topology.CLIENT, "nft", "-j", "list", "counter", "ip",
-               RST_TABLE, "resets"])
+    out = run_command(
+        [
+            "ip",
+            "netns",
+            "exec",
+            topology.CLIENT,
+            "nft",
+            "-j",
+            "list",
+            "counter",
+            "ip",
+            RST_TABLE,
+            "resets",
+        ]
+    )
     for item in json.loads(out).get("nftables", []):
         if "counter" in item:
             return int(item["counter"]["packets"])
@@ -115,8 +130,10 @@ def read_resets() -> int:
 
 def selection_elements(selection: str) -> str | None:
     """The load balancer's selection map for ``selection`` as nft lists it (None: none)."""
-    listed = run_command(["ip", "netns", "exec", topology.LOAD_BALANCER, "nft", "list",
-                          "table", "ip", "seaway"], check=False)
+    listed = run_command(
+        ["ip", "netns", "exec", topology.LOAD_BALANCER, "nft", "list", "table", "ip", "seaway"],
+        check=False,
+    )
     at = listed.find(f"map {selection}")
     if at < 0:
         return None
@@ -131,8 +148,10 @@ async def wait_for_rules(selection: str, address: str, *, present: bool) -> None
         if listed is not None and (f"{address} . " in listed) == present:
             return
         await asyncio.sleep(0.1)
-    raise TimeoutError(f"seaway did not apply selection {selection} "
-                       f"({'with' if present else 'without'} {address}) in time")
+    raise TimeoutError(
+        f"seaway did not apply selection {selection} "
+        f"({'with' if present else 'without'} {address}) in time"
+    )
 
 
 def node_of(spec: LabSpec, source: str) -> str:
@@ -171,8 +190,11 @@ async def _round(lab: Lab, selection: str, leaving: str, say: Say) -> dict[str, 
     conns: list[Connection] = []
     try:
         for i in range(IDLE_CONNECTIONS + KEEPALIVE_CONNECTIONS):
-            conns.append(await _open(client, service.load_balancer_ip, service.port,
-                                     keepalive=i >= IDLE_CONNECTIONS))
+            conns.append(
+                await _open(
+                    client, service.load_balancer_ip, service.port, keepalive=i >= IDLE_CONNECTIONS
+                )
+            )
         for conn in conns:
             conn.node = node_of(spec, (await _get(conn, "/clientip")).rsplit(":", 1)[0])
         before = read_resets()
@@ -187,7 +209,8 @@ async def _round(lab: Lab, selection: str, leaving: str, say: Say) -> dict[str, 
                 conn.after = "ok"
             except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
                 conn.after = (
-                    "connection reset" if isinstance(exc, asyncio.IncompleteReadError)
+                    "connection reset"
+                    if isinstance(exc, asyncio.IncompleteReadError)
                     else classify(exc)
                 )
         resets = read_resets() - before
@@ -205,11 +228,13 @@ async def _round(lab: Lab, selection: str, leaving: str, say: Say) -> dict[str, 
         "keepalive_failed": sum(1 for c in conns if c.keepalive and c.after != "ok"),
         "keepalive": KEEPALIVE_CONNECTIONS,
     }
-    say(f"  {selection:7}: idle connections on nodes that stayed: "
+    say(
+        f"  {selection:7}: idle connections on nodes that stayed: "
         f"{numbers['idle_staying_reset']} of {numbers['idle_staying']} reset; on {leaving}: "
         f"{numbers['idle_leaving_reset']} of {numbers['idle_leaving']} reset; with keepalives: "
         f"{numbers['keepalive_failed']} of {KEEPALIVE_CONNECTIONS} failed; "
-        f"{resets} RST(s) counted at the client")
+        f"{resets} RST(s) counted at the client"
+    )
     return numbers
 
 
@@ -218,14 +243,18 @@ async def run_scenario(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResu
     leaving = spec.nodes[-1].name
     async with Lab(spec, state_dir=state_dir, say=say, dataplane="nftables") as lab:
         service = next(s for s in spec.services if s.external_traffic_policy == "Cluster")
-        run_command(["ip", "netns", "exec", topology.CLIENT, "nft", "-f", "-"],
-            stdin=rst_counter_script(service.load_balancer_ip, service.port))
+        run_command(
+            ["ip", "netns", "exec", topology.CLIENT, "nft", "-f", "-"],
+            stdin=rst_counter_script(service.load_balancer_ip, service.port),
+        )
         say("")
-        say(f"{IDLE_CONNECTIONS} idle and {KEEPALIVE_CONNECTIONS} keepalive connections "
+        say(
+            f"{IDLE_CONNECTIONS} idle and {KEEPALIVE_CONNECTIONS} keepalive connections "
             f"to {service.load_balancer_ip}:{service.port} (the kernel path, NAT, flow idle "
             f"timeout {IDLE_TIMEOUT_SECONDS} s); node {leaving} leaves the backends; "
             f"{IDLE_TIMEOUT_SECONDS + IDLE_MARGIN_SECONDS:g} s of silence; then every "
-            "connection sends again")
+            "connection sends again"
+        )
         for selection in SELECTIONS:
             result.numbers[selection] = await _round(lab, selection, leaving, say)
         for selection in ("random", "modulo"):
@@ -234,26 +263,30 @@ async def run_scenario(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResu
                 f"{selection}: idle connections whose node stayed are reset "
                 f"({n['idle_staying_reset']} of {n['idle_staying']}, "
                 f"{n['rst_packets']} RSTs)",
-                n["idle_staying_reset"] > 0 and n["rst_packets"] > 0, say,
+                n["idle_staying_reset"] > 0 and n["rst_packets"] > 0,
+                say,
             )
         n = result.numbers["maglev"]
         moved, owned = maglev_moves(spec, leaving)
-        say(f"  Maglev moved {moved} of the {owned} slots of the nodes that stayed "
+        say(
+            f"  Maglev moved {moved} of the {owned} slots of the nodes that stayed "
             f"({100 * moved / max(owned, 1):.1f} %): only flows hashed to those are re-sent "
-            "elsewhere")
+            "elsewhere"
+        )
         result.check(
             f"maglev: idle connections whose node stayed survive "
             f"({n['idle_staying'] - n['idle_staying_reset']} of {n['idle_staying']}; at most "
             f"one may hash to a moved slot)",
-            n["idle_staying"] > 0 and n["idle_staying_reset"] <= 1
-            and n["idle_staying_reset"] < min(result.numbers[s]["idle_staying_reset"]
-                                              for s in ("random", "modulo")),
+            n["idle_staying"] > 0
+            and n["idle_staying_reset"] <= 1
+            and n["idle_staying_reset"]
+            < min(result.numbers[s]["idle_staying_reset"] for s in ("random", "modulo")),
             say,
         )
         result.check(
-            "keepalives shorter than the timeout keep every connection alive, "
-            "under any selection",
-            all(result.numbers[s]["keepalive_failed"] == 0 for s in SELECTIONS), say,
+            "keepalives shorter than the timeout keep every connection alive, under any selection",
+            all(result.numbers[s]["keepalive_failed"] == 0 for s in SELECTIONS),
+            say,
         )
     return result
 

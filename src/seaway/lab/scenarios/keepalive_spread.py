@@ -63,7 +63,8 @@ class KeepAliveClient:
     async def get(self, path: str) -> str:
         """The pod (X-Seaway-Backend) that answered ``GET path`` on this connection."""
         self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
-        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), REQUEST_SECONDS)
+        async with asyncio.timeout(REQUEST_SECONDS):
+            head = await self.reader.readuntil(b"\r\n\r\n")
         length = 0
         backend = ""
         lines = head.decode(errors="replace").split("\r\n")
@@ -73,7 +74,8 @@ class KeepAliveClient:
                 length = int(value.strip())
             elif name.strip().lower() == "x-seaway-backend":
                 backend = value.strip()
-        await asyncio.wait_for(self.reader.readexactly(length), REQUEST_SECONDS)
+        async with asyncio.timeout(REQUEST_SECONDS):
+            await self.reader.readexactly(length)
         if not lines[0].startswith("HTTP/1.1 200"):
             raise ValueError(f"{self.host}{path}: {lines[0]}")
         return backend
@@ -102,8 +104,10 @@ def max_over_mean(counts: Counter[str], pods: Iterable[str]) -> float:
 def _show(label: str, rounds: list[Counter[str]], say: Say) -> Counter[str]:
     total = Counter[str]()
     for i, counts in enumerate(rounds):
-        say(f"  {label} connection {i + 1}: "
-            + ", ".join(f"{p} {n}" for p, n in sorted(counts.items())))
+        say(
+            f"  {label} connection {i + 1}: "
+            + ", ".join(f"{p} {n}" for p, n in sorted(counts.items()))
+        )
         total.update(counts)
     return total
 
@@ -127,8 +131,10 @@ def _service(spec: LabSpec) -> ServiceSpec:
 def with_ingress(spec: LabSpec) -> LabSpec:
     """``spec`` with an Ingress for the scenario's Service (whatever LAB.yaml said)."""
     name = _service(spec).name
-    return replace(spec, services=tuple(
-        replace(s, ingress=True) if s.name == name else s for s in spec.services))
+    return replace(
+        spec,
+        services=tuple(replace(s, ingress=True) if s.name == name else s for s in spec.services),
+    )
 
 
 async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
@@ -143,13 +149,16 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
         l7: list[KeepAliveClient] = []
         try:
             for _ in range(CLIENTS):
-                l4.append(await KeepAliveClient.connect(
-                    thread, service.load_balancer_ip, service.port))
+                l4.append(
+                    await KeepAliveClient.connect(thread, service.load_balancer_ip, service.port)
+                )
                 l7.append(await KeepAliveClient.connect(thread, l7_address, l7_port, host))
             say("")
-            say(f"{CLIENTS} keep-alive connections to the L4 Service "
+            say(
+                f"{CLIENTS} keep-alive connections to the L4 Service "
                 f"{service.load_balancer_ip}:{service.port} and {CLIENTS} to the L7 route "
-                f"(Ingress, Host {host}) at {l7_address}:{l7_port}; {REQUESTS} requests each")
+                f"(Ingress, Host {host}) at {l7_address}:{l7_port}; {REQUESTS} requests each"
+            )
             first_l4 = await _round(l4)
             first_l7 = await _round(l7)
             pods_before = {p.name for p in lab.pods()}
@@ -186,34 +195,51 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
             ("L4", l4_first, l4_second, ratios["l4_before"], ratios["l4_after"]),
             ("L7", l7_first, l7_second, ratios["l7_before"], ratios["l7_after"]),
         ):
-            say(f"  {label} requests per pod: before "
+            say(
+                f"  {label} requests per pod: before "
                 + ", ".join(f"{p} {before[p]}" for p in sorted(pods_before))
                 + f" (max/mean {r1:.2f}); after "
                 + ", ".join(f"{p} {after[p]}" for p in sorted(pods_after))
-                + f" (max/mean {r2:.2f})")
-        pinned = all(len(a) == 1 and a.keys() == b.keys()
-                     for a, b in zip(first_l4, second_l4, strict=True))
+                + f" (max/mean {r2:.2f})"
+            )
+        pinned = all(
+            len(a) == 1 and a.keys() == b.keys() for a, b in zip(first_l4, second_l4, strict=True)
+        )
         l4_new = sum(l4_second[p] for p in added)
         l7_new = sum(l7_second[p] for p in added)
         total = l4_first + l4_second
         result.numbers.update(
-            per_pod=dict(total), new_pod_requests=l4_new,
+            per_pod=dict(total),
+            new_pod_requests=l4_new,
             l4={"before": dict(l4_first), "after": dict(l4_second)},
             l7={"before": dict(l7_first), "after": dict(l7_second)},
             l7_new_pod_requests=l7_new,
             max_over_mean={k: round(v, 3) for k, v in ratios.items()},
         )
-        result.check("L4: every request of a connection went to that connection's pod",
-                     pinned, say)
-        result.check(f"L4: the pod added later got none of the existing connections' requests "
-                     f"({l4_new})", bool(added) and l4_new == 0, say)
-        result.check(f"L4: uneven once a pod is added (max/mean {ratios['l4_after']:.2f} "
-                     f">= {L7_MAX_OVER_MEAN})", ratios["l4_after"] >= L7_MAX_OVER_MEAN, say)
-        result.check(f"L7: the same keep-alive clients spread over every pod (max/mean "
-                     f"{ratios['l7_before']:.2f} before, {ratios['l7_after']:.2f} after "
-                     f"< {L7_MAX_OVER_MEAN})",
-                     0 < ratios["l7_before"] < L7_MAX_OVER_MEAN
-                     and 0 < ratios["l7_after"] < L7_MAX_OVER_MEAN, say)
-        result.check(f"L7: the pod added later got its share of the existing connections' "
-                     f"requests ({l7_new})", l7_new > 0, say)
+        result.check("L4: every request of a connection went to that connection's pod", pinned, say)
+        result.check(
+            f"L4: the pod added later got none of the existing connections' requests ({l4_new})",
+            bool(added) and l4_new == 0,
+            say,
+        )
+        result.check(
+            f"L4: uneven once a pod is added (max/mean {ratios['l4_after']:.2f} "
+            f">= {L7_MAX_OVER_MEAN})",
+            ratios["l4_after"] >= L7_MAX_OVER_MEAN,
+            say,
+        )
+        result.check(
+            f"L7: the same keep-alive clients spread over every pod (max/mean "
+            f"{ratios['l7_before']:.2f} before, {ratios['l7_after']:.2f} after "
+            f"< {L7_MAX_OVER_MEAN})",
+            0 < ratios["l7_before"] < L7_MAX_OVER_MEAN
+            and 0 < ratios["l7_after"] < L7_MAX_OVER_MEAN,
+            say,
+        )
+        result.check(
+            f"L7: the pod added later got its share of the existing connections' "
+            f"requests ({l7_new})",
+            l7_new > 0,
+            say,
+        )
     return result
