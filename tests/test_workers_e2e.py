@@ -18,6 +18,7 @@ from seaway.testing.processes import (
     Backend,
     Processes,
     http_get,
+    ingress_manifests,
     seaway_config,
     service_manifests,
     start_backend,
@@ -76,66 +77,8 @@ def _manifests(pool: str, ingress_port: int, backends: list[Backend]) -> list[di
     return [
         seaway_config(pool, ingress={"port": ingress_port}),
         *service_manifests("web", backends),
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "IngressClass",
-            "metadata": {"name": "seaway"},
-            "spec": {"controller": "seaway.io/ingress-controller"},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "site", "namespace": "default"},
-            "spec": {"ports": [{"name": "http", "port": 80}]},
-        },
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {
-                "name": "site-0",
-                "namespace": "default",
-                "labels": {"kubernetes.io/service-name": "site"},
-            },
-            "addressType": "IPv4",
-            "ports": [{"name": "http", "port": backends[0].port}],
-            "endpoints": [{"addresses": [backends[0].host], "conditions": {"ready": True}}],
-        },
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "Ingress",
-            "metadata": {"name": "site", "namespace": "default"},
-            "spec": {
-                "ingressClassName": "seaway",
-                "rules": [
-                    {
-                        "host": "site.example",
-                        "http": {
-                            "paths": [
-                                {
-                                    "path": "/",
-                                    "pathType": "Prefix",
-                                    "backend": {
-                                        "service": {"name": "site", "port": {"name": "http"}}
-                                    },
-                                }
-                            ]
-                        },
-                    }
-                ],
-            },
-        },
+        *ingress_manifests("site", "site.example", [(backends[0].host, backends[0].port)]),
     ]
-
-
-def _ingress_get(ip: str, port: int) -> str:
-    with socket.create_connection((ip, port), timeout=3) as s:
-        s.sendall(b"GET /hostname HTTP/1.1\r\nHost: site.example\r\nConnection: close\r\n\r\n")
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200"), head[:80]
-    return body.decode()
 
 
 def _web(state: dict[str, Any]) -> dict[str, Any]:
@@ -190,7 +133,9 @@ def test_two_workers_share_l4_and_ingress_listeners(processes: Processes, tmp_pa
     )
     assert all(total > 0 for total in per_worker), per_worker  # the kernel spread them
 
-    assert all(_ingress_get(ingress_ip, ingress_port) == "pod-0" for _ in range(40))
+    assert all(
+        http_get(ingress_ip, ingress_port, host_header="site.example") == "pod-0" for _ in range(40)
+    )
     assert "worker 1 (pid" in log.read_text()
 
     # SIGTERM: the parent forwards it, the workers drain and exit, then the parent.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,8 @@ from seaway.testing.processes import (
     PYTHON,
     Processes,
     free_port,
+    http_request,
+    ingress_manifests,
     seaway_config,
     start_seaway,
     tcp_ready,
@@ -20,65 +21,11 @@ from seaway.testing.processes import (
 
 
 def _manifests(pool: str, ingress_port: int, ports: list[int]) -> list[dict[str, Any]]:
+    backends = [("127.0.0.1", port) for port in ports]
     return [
         seaway_config(pool, ingress={"port": ingress_port}),
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "IngressClass",
-            "metadata": {"name": "seaway"},
-            "spec": {"controller": "seaway.io/ingress-controller"},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "web"},
-            "spec": {"ports": [{"name": "http", "port": 80}]},
-        },
-        *[
-            {
-                "apiVersion": "discovery.k8s.io/v1",
-                "kind": "EndpointSlice",
-                "metadata": {"name": f"web-{i}", "labels": {"kubernetes.io/service-name": "web"}},
-                "addressType": "IPv4",
-                "ports": [{"name": "http", "port": port}],
-                "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
-            }
-            for i, port in enumerate(ports)
-        ],
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "Ingress",
-            "metadata": {"name": "web", "namespace": "default"},
-            "spec": {
-                "ingressClassName": "seaway",
-                "rules": [
-                    {
-                        "host": "web.example",
-                        "http": {
-                            "paths": [
-                                {
-                                    "path": "/",
-                                    "pathType": "Prefix",
-                                    "backend": {
-                                        "service": {"name": "web", "port": {"name": "http"}}
-                                    },
-                                }
-                            ]
-                        },
-                    }
-                ],
-            },
-        },
+        *ingress_manifests("web", "web.example", backends),
     ]
-
-
-def _get_status(address: str, port: int) -> int:
-    with socket.create_connection((address, port), timeout=5) as s:
-        s.sendall(b"GET /readyz HTTP/1.1\r\nHost: web.example\r\nConnection: close\r\n\r\n")
-        data = b""
-        while chunk := s.recv(4096):
-            data += chunk
-    return int(data.split(b" ", 2)[1])
 
 
 def test_backend_answering_503_is_ejected_after_five_in_a_row(
@@ -108,7 +55,10 @@ def test_backend_answering_503_is_ejected_after_five_in_a_row(
     address = ingress["status"]["loadBalancer"]["ingress"][0]["ip"]
     wait_until(lambda: tcp_ready(address, ingress_port))
 
-    statuses = [_get_status(address, ingress_port) for _ in range(40)]
+    statuses = [
+        http_request(address, ingress_port, "/readyz", host_header="web.example")[0]
+        for _ in range(40)
+    ]
     # Round-robin alternates; the failing backend answers 503 until its fifth one in a
     # row ejects it (Envoy's consecutive gateway failure default), then only 200s.
     assert statuses.count(503) == 5, statuses

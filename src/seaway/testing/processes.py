@@ -220,14 +220,76 @@ def start_seaway(
     return sp
 
 
-def http_get(host: str, port: int, path: str = "/hostname", timeout: float = 3.0) -> str:
-    """One request on a new connection (a plain socket client, no pooling)."""
+def http_request(
+    host: str, port: int, path: str = "/hostname", *, host_header: str = "t", timeout: float = 3.0
+) -> tuple[int, str]:
+    """One GET on a new connection (a plain socket client, no pooling): status and body."""
     with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        request = f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nConnection: close\r\n\r\n"
+        s.sendall(request.encode())
         data = b""
         while chunk := s.recv(65536):
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise AssertionError(f"unexpected response: {head[:80]!r}")
-    return body.decode()
+    return int(head.split(b" ", 2)[1]), body.decode()
+
+
+def http_get(
+    host: str, port: int, path: str = "/hostname", *, host_header: str = "t", timeout: float = 3.0
+) -> str:
+    """The body of a GET that must answer 200."""
+    status, body = http_request(host, port, path, host_header=host_header, timeout=timeout)
+    if status != 200:
+        raise AssertionError(f"unexpected status {status} for {path}")
+    return body
+
+
+def ingress_manifests(
+    service: str, host: str, backends: Sequence[tuple[str, int]]
+) -> list[dict[str, Any]]:
+    """seaway's IngressClass, a ClusterIP Service with one EndpointSlice per backend
+    (address, port), and an Ingress sending every path of ``host`` to it."""
+    slices = [
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": f"{service}-{i}",
+                "namespace": "default",
+                "labels": {"kubernetes.io/service-name": service},
+            },
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": port}],
+            "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+        }
+        for i, (address, port) in enumerate(backends)
+    ]
+    path = {
+        "path": "/",
+        "pathType": "Prefix",
+        "backend": {"service": {"name": service, "port": {"name": "http"}}},
+    }
+    return [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "IngressClass",
+            "metadata": {"name": "seaway"},
+            "spec": {"controller": "seaway.io/ingress-controller"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": service, "namespace": "default"},
+            "spec": {"ports": [{"name": "http", "port": 80}]},
+        },
+        *slices,
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": service, "namespace": "default"},
+            "spec": {
+                "ingressClassName": "seaway",
+                "rules": [{"host": host, "http": {"paths": [path]}}],
+            },
+        },
+    ]
