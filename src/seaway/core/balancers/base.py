@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence, Set
+from collections.abc import Iterable, Sequence, Set
 from typing import ClassVar
 
 from seaway.core.config import Backend
@@ -30,6 +30,16 @@ RANDOM = "random"
 NEEDS: frozenset[str] = frozenset(
     {FLOW_HASH, SOURCE_HASH, DESTINATION_HASH, CONNECTION_COUNTS, LATENCY, CLOCK, RANDOM}
 )
+
+
+def unique_sorted(backends: Iterable[Backend]) -> list[Backend]:
+    """The backends sorted by key, the first of each key kept (a repeated key is the
+    same destination). Hash-based algorithms build from this order, so that every
+    instance builds the same table whatever order the set came in."""
+    by_key: dict[str, Backend] = {}
+    for backend in backends:
+        by_key.setdefault(backend.key, backend)
+    return [by_key[key] for key in sorted(by_key)]
 
 
 class Balancer(ABC):

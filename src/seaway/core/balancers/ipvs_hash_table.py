@@ -24,14 +24,6 @@ TABLE_SIZE = 1 << TABLE_BITS
 TABLE_MASK = TABLE_SIZE - 1
 
 
-def unique_sorted(backends: Sequence[Backend]) -> list[Backend]:
-    """The backends sorted by key, the first of each key kept."""
-    by_key: dict[str, Backend] = {}
-    for backend in backends:
-        by_key.setdefault(backend.key, backend)
-    return [by_key[key] for key in sorted(by_key)]
-
-
 def build_bucket_table(hosts: Sequence[Backend], *, weighted: bool) -> list[Backend]:
     """The 256 buckets, each holding a host; ``[]`` for no hosts.
 

@@ -36,7 +36,7 @@ from typing import ClassVar
 
 import xxhash
 
-from seaway.core.balancers.base import FLOW_HASH, Balancer
+from seaway.core.balancers.base import FLOW_HASH, Balancer, unique_sorted
 from seaway.core.config import Backend
 
 # Section 5.3 of the Maglev paper recommends 65537; it is also Envoy's default.
@@ -189,15 +189,10 @@ class MaglevBalancer(Balancer):
         self.update(backends)
 
     def update(self, backends: Sequence[Backend]) -> None:
-        by_key: dict[str, Backend] = {}
-        for backend in backends:
-            # Weight 0 means "send nothing"; a repeated key is the same destination.
-            if backend.weight > 0:
-                by_key.setdefault(backend.key, backend)
-        keys = sorted(by_key)
-        self._hosts = [by_key[key] for key in keys]
+        # Weight 0 means "send nothing".
+        self._hosts = unique_sorted(b for b in backends if b.weight > 0)
         self._table = build_maglev_table(
-            [(key, by_key[key].weight) for key in keys], self.table_size
+            [(host.key, host.weight) for host in self._hosts], self.table_size
         )
 
     @property

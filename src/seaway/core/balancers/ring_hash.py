@@ -29,7 +29,7 @@ from typing import ClassVar
 
 import xxhash
 
-from seaway.core.balancers.base import FLOW_HASH, Balancer
+from seaway.core.balancers.base import FLOW_HASH, Balancer, unique_sorted
 from seaway.core.config import Backend
 
 # Envoy's RingHashLbConfig defaults: minimum_ring_size 1024, maximum_ring_size 8M
@@ -112,17 +112,13 @@ class RingHashBalancer(Balancer):
         self.update(backends)
 
     def update(self, backends: Sequence[Backend]) -> None:
-        by_key: dict[str, Backend] = {}
-        for backend in backends:
-            if backend.weight > 0:
-                by_key.setdefault(backend.key, backend)
-        keys = sorted(by_key)
+        hosts = unique_sorted(b for b in backends if b.weight > 0)
         hashes, owners = build_ring(
-            [(key, by_key[key].weight) for key in keys],
+            [(host.key, host.weight) for host in hosts],
             minimum_ring_size=self.minimum_ring_size,
             maximum_ring_size=self.maximum_ring_size,
         )
-        self._hosts = [by_key[key] for key in keys]
+        self._hosts = hosts
         self._hashes = hashes
         self._owners = [self._hosts[i] for i in owners]
 

@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence, Set
 from typing import ClassVar
 
-from seaway.core.balancers.base import SOURCE_HASH, Balancer
+from seaway.core.balancers.base import SOURCE_HASH, Balancer, unique_sorted
 from seaway.core.balancers.ipvs_hash_table import (
     TABLE_MASK,
     build_bucket_table,
     fallback_buckets,
-    unique_sorted,
 )
 from seaway.core.config import Backend
 
