@@ -11,16 +11,17 @@ from seaway.accesslog import AccessLog
 from seaway.core.config import DesiredConfig, HttpListener
 from seaway.core.health import HealthEvent
 from seaway.core.live_set import LiveBackendSet
-from seaway.dataplane.base import ApplyResult, Counters
+from seaway.dataplane.base import ApplyResult
 from seaway.dataplane.http.downstream import ClientConnection, HttpServer
 from seaway.dataplane.http.h2_downstream import H2ClientConnection
 from seaway.dataplane.http.h2_upstream import H2UpstreamPool
 from seaway.dataplane.http.runtime import HttpRuntime
 from seaway.dataplane.http.upstream import UpstreamPool
+from seaway.dataplane.plane_base import ServingPlane
 from seaway.dataplane.runtime import wait_until_drained
 
 
-class HttpDataPlane:
+class HttpDataPlane(ServingPlane[HttpRuntime]):
     """Serves the HTTP listeners of a ``DesiredConfig`` (Ingress and Gateway routes).
 
     ``apply`` opens, closes or updates listeners in place: new routes take effect for
@@ -40,36 +41,16 @@ class HttpDataPlane:
         on_health_event: Callable[[HealthEvent], None] | None = None,
         access_log: AccessLog | None = None,
     ) -> None:
-        self._rng = rng
-        self._loop = loop
-        self._on_health_event = on_health_event
-        self._access_log = access_log
-        self._runtime: HttpRuntime | None = None
-        self._applied = DesiredConfig()
+        super().__init__(
+            rng=rng, loop=loop, on_health_event=on_health_event, access_log=access_log
+        )
         self._servers: dict[str, HttpServer] = {}
-        self._failed: dict[str, str] = {}
-        self._lock = asyncio.Lock()
-        self._closed = False
-        self._empty_counters = Counters()
 
-    def _ensure_runtime(self) -> HttpRuntime:
-        if self._runtime is None:
-            loop = self._loop if self._loop is not None else asyncio.get_running_loop()
-            self._runtime = HttpRuntime(loop, self._rng)
-            # Gateway errors and good responses feed outlier detection.
-            self._runtime.on_health_event = self._on_health_event
-            # One line per finished request (seaway.accesslog), when it is enabled.
-            self._runtime.access_log = self._access_log
-            self._runtime.pool = UpstreamPool(self._runtime)
-            self._runtime.h2_pool = H2UpstreamPool(self._runtime)
-        return self._runtime
-
-    async def apply(self, config: DesiredConfig) -> ApplyResult:
-        """Move to ``config``; listeners that cannot be bound are reported and retried."""
-        async with self._lock:
-            if self._closed:
-                raise RuntimeError("HttpDataPlane is closed")
-            return await self._apply(config)
+    def _new_runtime(self, loop: asyncio.AbstractEventLoop) -> HttpRuntime:
+        runtime = HttpRuntime(loop, self._rng)
+        runtime.pool = UpstreamPool(runtime)
+        runtime.h2_pool = H2UpstreamPool(runtime)
+        return runtime
 
     async def _apply(self, config: DesiredConfig) -> ApplyResult:
         runtime = self._ensure_runtime()
@@ -119,15 +100,6 @@ class HttpDataPlane:
 
     def _prune_counters(self, config: DesiredConfig) -> None:
         self._ensure_runtime().prune(config.http_listeners, config.http_backend_sets)
-
-    def counters(self) -> Counters:
-        """Live counters: per request for backends, per connection for listeners."""
-        if self._runtime is None:
-            return self._empty_counters
-        return self._runtime.counters
-
-    def errors(self) -> dict[str, str]:
-        return dict(self._failed)
 
     def connections(self) -> tuple[ClientConnection | H2ClientConnection, ...]:
         """Client connections open now (for tests and the admin state)."""

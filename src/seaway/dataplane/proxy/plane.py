@@ -11,7 +11,8 @@ from seaway.core.config import DesiredConfig, Listener
 from seaway.core.diff import diff_configs
 from seaway.core.health import HealthEvent
 from seaway.core.live_set import LiveBackendSet
-from seaway.dataplane.base import ApplyResult, Counters
+from seaway.dataplane.base import ApplyResult
+from seaway.dataplane.plane_base import ServingPlane
 from seaway.dataplane.proxy.runtime import ProxyRuntime
 from seaway.dataplane.proxy.tcp import TcpConnection, TcpListener
 from seaway.dataplane.proxy.udp import UdpListener
@@ -23,7 +24,7 @@ MAX_SWEEP_INTERVAL = 1.0
 MIN_SWEEP_INTERVAL = 0.05
 
 
-class ProxyDataPlane:
+class ProxyDataPlane(ServingPlane[ProxyRuntime]):
     """Serves a ``DesiredConfig`` with TCP and UDP listeners in this process.
 
     ``apply`` moves from the configuration applied last to the new one and touches
@@ -41,41 +42,20 @@ class ProxyDataPlane:
         on_health_event: Callable[[HealthEvent], None] | None = None,
         access_log: AccessLog | None = None,
     ) -> None:
-        self._rng = rng
-        self._access_log = access_log
-        self._loop = loop
-        self._on_health_event = on_health_event
+        super().__init__(
+            rng=rng, loop=loop, on_health_event=on_health_event, access_log=access_log
+        )
         # Connections whose backend left its set, and when they are reset
         # (drain_timeout_seconds > 0 only); the timer fires at the earliest.
         self._draining: dict[TcpConnection, float] = {}
         self._drain_timer: asyncio.TimerHandle | None = None
         self._accepting = True
-        self._runtime: ProxyRuntime | None = None
-        self._applied = DesiredConfig()
         self._tcp: dict[str, TcpListener] = {}
         self._udp: dict[str, UdpListener] = {}
-        # Listeners of the applied configuration that could not be opened, and why;
-        # retried on every apply.
-        self._failed: dict[str, str] = {}
         self._sweeper: asyncio.TimerHandle | None = None
-        self._lock = asyncio.Lock()
-        self._closed = False
-        self._empty_counters = Counters()
 
-    def _ensure_runtime(self) -> ProxyRuntime:
-        if self._runtime is None:
-            loop = self._loop if self._loop is not None else asyncio.get_running_loop()
-            self._runtime = ProxyRuntime(loop)
-            self._runtime.on_health_event = self._on_health_event
-            self._runtime.access_log = self._access_log
-        return self._runtime
-
-    async def apply(self, config: DesiredConfig) -> ApplyResult:
-        """Move to ``config``; listeners that cannot be bound are reported and retried."""
-        async with self._lock:
-            if self._closed:
-                raise RuntimeError("ProxyDataPlane is closed")
-            return await self._apply(config)
+    def _new_runtime(self, loop: asyncio.AbstractEventLoop) -> ProxyRuntime:
+        return ProxyRuntime(loop)
 
     async def _apply(self, config: DesiredConfig) -> ApplyResult:
         runtime = self._ensure_runtime()
@@ -244,16 +224,6 @@ class ProxyDataPlane:
         for live in self._runtime.sets.values():
             live.expire(now)
         self._schedule_sweep()
-
-    def counters(self) -> Counters:
-        """Live counters (read by the admin API; do not mutate)."""
-        if self._runtime is None:
-            return self._empty_counters
-        return self._runtime.counters
-
-    def errors(self) -> dict[str, str]:
-        """Listeners of the applied configuration that are not open, and why."""
-        return dict(self._failed)
 
     def tcp_connections(self) -> tuple[TcpConnection, ...]:
         """The TCP connections open now (for the admin state and for tests)."""
