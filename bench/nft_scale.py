@@ -43,8 +43,9 @@ def config_for(services: int, endpoints: int) -> DesiredConfig:
             Backend(f"10.{(i >> 8) & 255}.{i & 255}.{j + 1}", 8080) for j in range(endpoints)
         )
         key = f"ns{i % 100}/svc{i}:80/TCP"
-        sets[key] = BackendSet(key, f"ns{i % 100}/svc{i}", "http", "TCP", backends,
-                               candidates=backends)
+        sets[key] = BackendSet(
+            key, f"ns{i % 100}/svc{i}", "http", "TCP", backends, candidates=backends
+        )
         address = f"172.{16 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}"
         listener = Listener("TCP", address, 80, f"ns{i % 100}/svc{i}", "http", key)
         listeners[listener.key] = listener
@@ -73,12 +74,15 @@ def main() -> None:
         run_nft(prefix, script)
         applied = time.perf_counter() - t0
         slab_after = _meminfo("SUnreclaim")
-        listed = subprocess.run([*prefix, "nft", "list", "table", "ip", "seaway"],
-                                capture_output=True, text=True, check=True).stdout
+        listed = subprocess.run(
+            [*prefix, "nft", "list", "table", "ip", "seaway"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         # One endpoint of one Service goes away.
         key = next(iter(config.backend_sets))
-        changed = replace(config.backend_sets[key],
-                          backends=config.backend_sets[key].backends[1:])
+        changed = replace(config.backend_sets[key], backends=config.backend_sets[key].backends[1:])
         t0 = time.perf_counter()
         after = build_ruleset(
             replace(config, backend_sets={**config.backend_sets, key: changed}), facts, cache=cache
@@ -89,13 +93,16 @@ def main() -> None:
         run_nft(prefix, delta)
         delta_applied = time.perf_counter() - t0
         elements = sum(len(o.elements) for o in ruleset.tables["ip"].objects.values())
-        print(f"services {args.services} x endpoints {args.endpoints}: "
-              f"{elements} map elements")
-        print(f"full sync: render {rendered:.2f} s, nft -f {applied:.2f} s, "
-              f"script {len(script) / 1e6:.1f} MB, nft list {len(listed) / 1e6:.1f} MB")
+        print(f"services {args.services} x endpoints {args.endpoints}: {elements} map elements")
+        print(
+            f"full sync: render {rendered:.2f} s, nft -f {applied:.2f} s, "
+            f"script {len(script) / 1e6:.1f} MB, nft list {len(listed) / 1e6:.1f} MB"
+        )
         print(f"kernel memory (SUnreclaim growth): {(slab_after - slab_before) / 2**20:.0f} MiB")
-        print(f"one endpoint change: render {delta_rendered:.2f} s, nft -f "
-              f"{delta_applied * 1000:.0f} ms, {len(delta.splitlines())} lines")
+        print(
+            f"one endpoint change: render {delta_rendered:.2f} s, nft -f "
+            f"{delta_applied * 1000:.0f} ms, {len(delta.splitlines())} lines"
+        )
     finally:
         subprocess.run(["ip", "netns", "delete", namespace], check=False)
 

@@ -16,9 +16,7 @@ class AdminAPIError(OSError):
     """The admin API could not be reached, or answered something unusable."""
 
 
-def fetch_state(
-    address: str, timeout: float = 3.0, token: str | None = None
-) -> dict[str, Any]:
+def fetch_state(address: str, timeout: float = 3.0, token: str | None = None) -> dict[str, Any]:
     """GET ``/api/v1/state`` from the admin API at ``address`` (``host:port``), with a
     bearer ``token`` when the admin API requires one."""
     try:

@@ -100,9 +100,7 @@ def plan_routes(
         ingress_problem = allocation.messages.get(INGRESS_CLAIM_KEY, "")
         if ingress_addresses:
             remembered[INGRESS_CLAIM_KEY] = ingress_addresses
-    ingress = compile_ingresses(
-        state, resolver, ingress_addresses, settings.port, ingress_problem
-    )
+    ingress = compile_ingresses(state, resolver, ingress_addresses, settings.port, ingress_problem)
 
     gateway_addresses: dict[str, tuple[str, ...]] = {}
     gateway_problems: dict[str, str] = {}
@@ -131,8 +129,9 @@ def plan_routes(
             if tls is not None:
                 secure = HttpListener(address, settings.tls_port, "Ingress", ingress.table, tls)
                 listeners[secure.key] = secure
-        ingress_views = _with_tls(ingress.views, served, tls is not None, settings.tls_port,
-                                  tls_problems)
+        ingress_views = _with_tls(
+            ingress.views, served, tls is not None, settings.tls_port, tls_problems
+        )
     taken = {(lst.address, lst.port) for lst in listeners.values()}
     for (address, port), table in gateways.tables.items():
         if (address, port) in taken:

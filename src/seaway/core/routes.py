@@ -210,9 +210,7 @@ class RouteTable:
                     continue
                 if m.method is not None and m.method != method:
                     continue
-                if m.headers and not all(
-                    c.holds(_header(headers, c.name)) for c in m.headers
-                ):
+                if m.headers and not all(c.holds(_header(headers, c.name)) for c in m.headers):
                     continue
                 if m.query:
                     if params is None:

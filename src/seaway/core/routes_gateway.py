@@ -97,7 +97,8 @@ def served_gateways(state: ClusterState) -> list[Gateway]:
     """The Gateways of seaway's GatewayClasses, by key."""
     ours = seaway_gateway_classes(state)
     return [
-        state.gateways[k] for k in sorted(state.gateways)
+        state.gateways[k]
+        for k in sorted(state.gateways)
         if state.gateways[k].gateway_class_name in ours
     ]
 
@@ -147,12 +148,14 @@ class _Builder:
             return HostRoutes(tuple(unique))
 
         exact = {
-            h: routes(e) for h, e in sorted(self.groups.items(), key=lambda kv: kv[0] or "")
+            h: routes(e)
+            for h, e in sorted(self.groups.items(), key=lambda kv: kv[0] or "")
             if h is not None and not h.startswith("*.")
         }
         wildcards = sorted(
             (
-                (h[1:], routes(e)) for h, e in self.groups.items()
+                (h[1:], routes(e))
+                for h, e in self.groups.items()
                 if h is not None and h.startswith("*.")
             ),
             key=lambda w: (-len(w[0]), w[0]),
@@ -338,16 +341,16 @@ def compile_gateways(
                 continue
             certificates: list[tuple[str, TlsCertificate]] = []
             if listener.protocol == "HTTPS":
-                certificates, tls_problem = gateway_listener_certificates(
-                    state, gateway, listener
-                )
+                certificates, tls_problem = gateway_listener_certificates(state, gateway, listener)
                 if tls_problem is not None:
                     listener_problems[(gateway.key, listener.name)] = tls_problem
                     continue
             other = next(
                 (
-                    o for o in gateway.listeners
-                    if o.port == listener.port and o.protocol != listener.protocol
+                    o
+                    for o in gateway.listeners
+                    if o.port == listener.port
+                    and o.protocol != listener.protocol
                     and o.protocol in SERVED_PROTOCOLS
                 ),
                 None,
@@ -442,7 +445,8 @@ def compile_gateways(
     ]
     class_views = [
         GatewayClassView(
-            name, state.gateway_classes[name].controller_name,
+            name,
+            state.gateway_classes[name].controller_name,
             (Condition("Accepted", True, "Accepted"),),
         )
         for name in sorted(ours)
@@ -468,7 +472,8 @@ def _attach(
 ) -> tuple[Condition, list[tuple[GatewayListener, list[str | None]]]]:
     """Whether the route is accepted by ``gateway``, and on which listeners for which hosts."""
     candidates = [
-        listener for listener in gateway.listeners
+        listener
+        for listener in gateway.listeners
         if (ref.section_name is None or listener.name == ref.section_name)
         and (ref.port is None or listener.port == ref.port)
     ]
@@ -478,14 +483,17 @@ def _attach(
             [],
         )
     allowed = [
-        listener for listener in candidates
+        listener
+        for listener in candidates
         if (gateway.key, listener.name) not in listener_problems
         and _allows(state, gateway, listener, route.meta.namespace)
     ]
     if not allowed:
         return (
             Condition(
-                "Accepted", False, "NotAllowedByListeners",
+                "Accepted",
+                False,
+                "NotAllowedByListeners",
                 "no HTTP listener admits routes of this namespace and kind",
             ),
             [],
@@ -498,7 +506,9 @@ def _attach(
     if not result:
         return (
             Condition(
-                "Accepted", False, "NoMatchingListenerHostname",
+                "Accepted",
+                False,
+                "NoMatchingListenerHostname",
                 "no hostname of the route intersects a listener's hostname",
             ),
             [],
@@ -533,13 +543,19 @@ def _gateway_view(
             )
         listeners.append(
             GatewayListenerView(
-                listener.name, listener.port, listener.protocol, listener.hostname,
-                attached.get((gateway.key, listener.name), 0), conditions,
+                listener.name,
+                listener.port,
+                listener.protocol,
+                listener.hostname,
+                attached.get((gateway.key, listener.name), 0),
+                conditions,
             )
         )
     if addresses:
         programmed = Condition(
-            "Programmed", not socket_problems, "Programmed" if not socket_problems else "Invalid",
+            "Programmed",
+            not socket_problems,
+            "Programmed" if not socket_problems else "Invalid",
             "; ".join(socket_problems),
         )
     else:

@@ -51,9 +51,7 @@ def age_key(created: str | None, key: str) -> tuple[bool, str, str]:
 def served_ingresses(state: ClusterState) -> tuple[list[Ingress], dict[str, str]]:
     """The Ingresses seaway serves (oldest first), and why each other one is not."""
     ours = {
-        name
-        for name, cls in state.ingress_classes.items()
-        if cls.controller == INGRESS_CONTROLLER
+        name for name, cls in state.ingress_classes.items() if cls.controller == INGRESS_CONTROLLER
     }
     default = state.settings.ingress.serve_without_class or any(
         state.ingress_classes[name].is_default for name in ours

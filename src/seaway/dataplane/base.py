@@ -12,7 +12,21 @@ from seaway.core.config import DesiredConfig
 # Upper bounds (seconds) of latency histogram buckets: Envoy's default histogram
 # buckets (0.5 ms to 60 s, in its stats config), so that dashboards built for Envoy fit.
 LATENCY_BUCKETS: tuple[float, ...] = (
-    0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    0.0005,
+    0.001,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
 )
 
 

@@ -19,8 +19,10 @@ RULES_WAIT_SECONDS = 20.0
 
 def listed_table() -> str:
     """``nft list table ip seaway`` in the load balancer's namespace ("" when absent)."""
-    return run(["ip", "netns", "exec", topology.LOAD_BALANCER, "nft", "list", "table", "ip",
-                TABLE_NAME], check=False)
+    return run(
+        ["ip", "netns", "exec", topology.LOAD_BALANCER, "nft", "list", "table", "ip", TABLE_NAME],
+        check=False,
+    )
 
 
 def selection_map(listing: str, service: ServiceSpec) -> str | None:
@@ -56,6 +58,7 @@ async def wait_for_backends(service: ServiceSpec, addresses: set[str]) -> None:
         if elements is not None and set(pattern.findall(elements)) == addresses:
             return
         if loop.time() > deadline:
-            raise TimeoutError(f"seaway did not program {service.name} with "
-                               f"{', '.join(sorted(addresses))} in time")
+            raise TimeoutError(
+                f"seaway did not program {service.name} with {', '.join(sorted(addresses))} in time"
+            )
         await asyncio.sleep(0.1)

@@ -69,8 +69,9 @@ def node_service_rules(state: ClusterState, node: str) -> list[ServiceRules]:
             selection = select_endpoints(service, port, state.slices_for(key), node, labels)
             suffix = f"{service.meta.name}-{port.port}"
             rules.append(
-                ServiceRules(suffix, selection.cluster, selection.local,
-                             service.external_traffic_policy)
+                ServiceRules(
+                    suffix, selection.cluster, selection.local, service.external_traffic_policy
+                )
             )
     return rules
 
@@ -92,13 +93,13 @@ def render_node_rules(state: ClusterState, node: str, cluster_cidr: str) -> str:
             if service.cluster_ip:
                 matches.append((f"ip daddr {service.cluster_ip} tcp dport {port.port}", False))
             if service.type == "LoadBalancer" and service.load_balancer_ip:
-                matches.append(
-                    (f"ip daddr {service.load_balancer_ip} tcp dport {port.port}", True)
-                )
+                matches.append((f"ip daddr {service.load_balancer_ip} tcp dport {port.port}", True))
             if port.node_port:
                 matches.append(
-                    (f"fib daddr type local ip daddr != 127.0.0.0/8 tcp dport {port.node_port}",
-                     True)
+                    (
+                        f"fib daddr type local ip daddr != 127.0.0.0/8 tcp dport {port.node_port}",
+                        True,
+                    )
                 )
             svc = _chain("svc", rules.name)
             ext = _chain("ext", rules.name)
@@ -141,8 +142,7 @@ def render_node_rules(state: ClusterState, node: str, cluster_cidr: str) -> str:
         f"table ip {TABLE} {{",
         "  chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept;"
         " jump services; }",
-        "  chain nat-output { type nat hook output priority -100; policy accept;"
-        " jump services; }",
+        "  chain nat-output { type nat hook output priority -100; policy accept; jump services; }",
         "  chain nat-postrouting { type nat hook postrouting priority srcnat; policy accept;"
         " jump masquerading; }",
         "  chain filter-input { type filter hook input priority -110; policy accept;"

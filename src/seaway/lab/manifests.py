@@ -173,8 +173,14 @@ def render_ingress_objects(
         "spec": {
             "type": "ClusterIP",
             "selector": {APP_LABEL: service.deployment},
-            "ports": [{"name": PORT_NAME, "protocol": "TCP", "port": service.port,
-                       "targetPort": target_port}],
+            "ports": [
+                {
+                    "name": PORT_NAME,
+                    "protocol": "TCP",
+                    "port": service.port,
+                    "targetPort": target_port,
+                }
+            ],
         },
     }
     ingress = {
@@ -183,15 +189,25 @@ def render_ingress_objects(
         "metadata": {"name": service.name, "namespace": "default"},
         "spec": {
             "ingressClassName": INGRESS_CLASS,
-            "rules": [{
-                "host": ingress_host(service),
-                "http": {"paths": [{
-                    "path": "/",
-                    "pathType": "Prefix",
-                    "backend": {"service": {"name": companion.name,
-                                            "port": {"number": service.port}}},
-                }]},
-            }],
+            "rules": [
+                {
+                    "host": ingress_host(service),
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {
+                                    "service": {
+                                        "name": companion.name,
+                                        "port": {"number": service.port},
+                                    }
+                                },
+                            }
+                        ]
+                    },
+                }
+            ],
         },
     }
     return [http_service, render_endpoint_slice(companion, target_port, pods), ingress]
@@ -235,12 +251,14 @@ def render_lb_settings(spec: LabSpec) -> list[dict[str, Any]]:
     if any(s.ingress for s in spec.services):
         address, port = ingress_address(spec)
         settings["ingress"] = {"address": address, "port": port}
-        docs.append({
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "IngressClass",
-            "metadata": {"name": INGRESS_CLASS},
-            "spec": {"controller": INGRESS_CONTROLLER},
-        })
+        docs.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "IngressClass",
+                "metadata": {"name": INGRESS_CLASS},
+                "spec": {"controller": INGRESS_CONTROLLER},
+            }
+        )
     return docs
 
 

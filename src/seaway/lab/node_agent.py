@@ -21,7 +21,10 @@ def node_agent_command() -> tuple[NodeAgentArgs | None, str]:
     try:
         result = subprocess.run(
             [sys.executable, "-m", "seaway", "node-agent", "--help"],
-            capture_output=True, text=True, timeout=20, check=False,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"`seaway node-agent --help` failed: {exc}"
@@ -33,8 +36,7 @@ def node_agent_command() -> tuple[NodeAgentArgs | None, str]:
         return None, "`seaway node-agent` does not take -f DIR and --node NAME"
 
     def args(manifests: str, node: str, address: str) -> list[str]:
-        argv = [sys.executable, "-m", "seaway", "node-agent", "-f", manifests,
-                node_option, node]
+        argv = [sys.executable, "-m", "seaway", "node-agent", "-f", manifests, node_option, node]
         if "--address " in help_text:
             argv += ["--address", address]
         if "--healthz-address " in help_text:

@@ -151,9 +151,7 @@ class LabSpec:
 
     def with_deployment(self, deployment: DeploymentSpec) -> LabSpec:
         """This lab with ``deployment`` replacing the one of the same name."""
-        others = tuple(
-            deployment if d.name == deployment.name else d for d in self.deployments
-        )
+        others = tuple(deployment if d.name == deployment.name else d for d in self.deployments)
         return replace(self, deployments=others)
 
     @property
@@ -425,8 +423,10 @@ def check_lab(spec: LabSpec) -> list[str]:
     for i, s in enumerate(spec.services):
         if s.deployment not in deployment_names:
             problems.append(f"services[{i}].deployment: no deployment named {s.deployment!r}")
-        for label, value in (("nodePort", s.node_port), ("healthCheckNodePort",
-                                                          s.health_check_node_port)):
+        for label, value in (
+            ("nodePort", s.node_port),
+            ("healthCheckNodePort", s.health_check_node_port),
+        ):
             if value is None:
                 continue
             if not NODE_PORT_RANGE[0] <= value <= NODE_PORT_RANGE[1]:

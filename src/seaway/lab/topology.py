@@ -46,9 +46,7 @@ def _routes(namespace: str, networks: list[str], via: str, own: list[str]) -> li
     return [
         ["ip", "-n", namespace, "route", "add", net, "via", via]
         for net in networks
-        if not any(
-            ipaddress.ip_network(net).overlaps(ipaddress.ip_network(o)) for o in own
-        )
+        if not any(ipaddress.ip_network(net).overlaps(ipaddress.ip_network(o)) for o in own)
     ]
 
 
@@ -60,10 +58,31 @@ def topology_commands(spec: LabSpec) -> list[Command]:
         ["ip", "-n", ROUTER, "link", "add", ROUTER_BRIDGE, "type", "bridge"],
         ["ip", "-n", ROUTER, "addr", "add", spec.router.cidr, "dev", ROUTER_BRIDGE],
         ["ip", "-n", ROUTER, "link", "set", ROUTER_BRIDGE, "up"],
-        ["ip", "-n", CLIENT, "link", "add", "eth0", "type", "veth",
-         "peer", "name", "client", "netns", ROUTER],
-        ["ip", "-n", ROUTER, "addr", "add",
-         f"{spec.client_gateway}/{spec.client.prefix}", "dev", "client"],
+        [
+            "ip",
+            "-n",
+            CLIENT,
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "client",
+            "netns",
+            ROUTER,
+        ],
+        [
+            "ip",
+            "-n",
+            ROUTER,
+            "addr",
+            "add",
+            f"{spec.client_gateway}/{spec.client.prefix}",
+            "dev",
+            "client",
+        ],
         ["ip", "-n", ROUTER, "link", "set", "client", "up"],
         ["ip", "-n", CLIENT, "addr", "add", spec.client.cidr, "dev", "eth0"],
         ["ip", "-n", CLIENT, "link", "set", "eth0", "up"],
@@ -78,8 +97,21 @@ def topology_commands(spec: LabSpec) -> list[Command]:
     ]
     for namespace, port, cidr in hosts:
         cmds += [
-            ["ip", "-n", namespace, "link", "add", "eth0", "type", "veth",
-             "peer", "name", port, "netns", ROUTER],
+            [
+                "ip",
+                "-n",
+                namespace,
+                "link",
+                "add",
+                "eth0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                port,
+                "netns",
+                ROUTER,
+            ],
             ["ip", "-n", ROUTER, "link", "set", port, "master", ROUTER_BRIDGE],
             ["ip", "-n", ROUTER, "link", "set", port, "up"],
             ["ip", "-n", namespace, "addr", "add", cidr, "dev", "eth0"],
@@ -128,8 +160,21 @@ def pod_commands(
     port = pod_interface(index)
     prefix = ipaddress.ip_network(node.pod_cidr).prefixlen
     cmds: list[Command] = [
-        ["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", port,
-         "netns", node_ns],
+        [
+            "ip",
+            "-n",
+            ns,
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            port,
+            "netns",
+            node_ns,
+        ],
         ["ip", "-n", node_ns, "link", "set", port, "master", NODE_BRIDGE],
         ["ip", "-n", node_ns, "link", "set", port, "up"],
         ["ip", "-n", ns, "addr", "add", f"{address}/{prefix}", "dev", "eth0"],
@@ -143,8 +188,7 @@ def sysctl_commands(spec: LabSpec) -> list[Command]:
     """Forwarding on the router and the nodes (they route pod traffic)."""
     forwarders = [ROUTER, *(node_namespace(n.name) for n in spec.nodes)]
     return [
-        ["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]
-        for ns in forwarders
+        ["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"] for ns in forwarders
     ]
 
 

@@ -17,8 +17,10 @@ ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]
 TrafficPolicy = Literal["Cluster", "Local"]
 AddressType = Literal["IPv4", "IPv6", "FQDN"]
 
+
 def _empty_map() -> Mapping[str, str]:
     return MappingProxyType({})
+
 
 # The label that ties an EndpointSlice to its Service (discovery.k8s.io/v1).
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"

@@ -402,9 +402,7 @@ def _route_match(r: FieldReader, value: object, path: str) -> RouteMatch | None:
             r.error(join_path(item_path, "name"), f"{header.name!r} is not a header name")
     method = r.string(m, path, "method")
     if method is not None and method not in _METHODS:
-        r.error(
-            join_path(path, "method"), f"must be one of {', '.join(sorted(_METHODS))}"
-        )
+        r.error(join_path(path, "method"), f"must be one of {', '.join(sorted(_METHODS))}")
         method = None
     return RouteMatch(
         path=path_match,

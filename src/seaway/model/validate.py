@@ -170,10 +170,7 @@ def _assemble(objects: Sequence[ParsedObject], notes: list[str]) -> ClusterState
     return ClusterState(
         services=MappingProxyType(services),
         slices_by_service=MappingProxyType(
-            {
-                key: tuple(sorted(group, key=lambda s: s.meta.name))
-                for key, group in slices.items()
-            }
+            {key: tuple(sorted(group, key=lambda s: s.meta.name)) for key, group in slices.items()}
         ),
         nodes=MappingProxyType(nodes),
         pools=MappingProxyType(pools),

@@ -43,7 +43,11 @@ def why_unavailable() -> str:
 
 def _run(prefix: Sequence[str], args: Sequence[str], stdin: str | None = None) -> str:
     result = subprocess.run(
-        [*prefix, *args], input=stdin, capture_output=True, text=True, check=False,
+        [*prefix, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
         timeout=COMMAND_SECONDS,
     )
     if result.returncode != 0:
@@ -70,8 +74,11 @@ def host_facts(prefix: Sequence[str], next_hops: Iterable[str]) -> HostFacts:
     """The interfaces that are up (but loopback) and the interface to each next hop."""
     links = json.loads(_run(prefix, ["ip", "-j", "link", "show", "up"]) or "[]")
     devices = tuple(
-        sorted(str(link["ifname"]) for link in links
-               if "LOOPBACK" not in link.get("flags", ()) and link.get("ifname"))
+        sorted(
+            str(link["ifname"])
+            for link in links
+            if "LOOPBACK" not in link.get("flags", ()) and link.get("ifname")
+        )
     )
     routes: dict[str, str] = {}
     for address in sorted(set(next_hops)):

@@ -88,8 +88,11 @@ _ELEMENTS_PER_LINE = 8
 
 def render_object(obj: NftObject, indent: str = "  ") -> list[str]:
     """``obj``'s definition inside a table block, with its comment lines."""
-    lines = [f"{indent}# {part}" for line in obj.comment
-             for part in textwrap.wrap(line, _COMMENT_WIDTH) or [""]]
+    lines = [
+        f"{indent}# {part}"
+        for line in obj.comment
+        for part in textwrap.wrap(line, _COMMENT_WIDTH) or [""]
+    ]
     if obj.kind == "ct timeout":
         lines.append(f"{indent}ct timeout {quote(obj.name)} {{")
     else:
@@ -145,15 +148,23 @@ def render_changes(old: Table, new: Table) -> list[str]:
     """
     ref = new.ref
     lines: list[str] = []
-    removed = [o for name, o in old.objects.items() if name not in new.objects
-               or not o.same_shape(new.objects[name])]
-    added = [o for name, o in new.objects.items() if name not in old.objects
-             or not o.same_shape(old.objects[name])]
+    removed = [
+        o
+        for name, o in old.objects.items()
+        if name not in new.objects or not o.same_shape(new.objects[name])
+    ]
+    added = [
+        o
+        for name, o in new.objects.items()
+        if name not in old.objects or not o.same_shape(old.objects[name])
+    ]
     # Objects that are the very same (a builder reused them: their listener did not
     # change) have nothing to compare; at 10,000 Services most of them are.
-    kept = [(before, o) for n, o in new.objects.items()
-            if (before := old.objects.get(n)) is not None and before is not o
-            and o.same_shape(before)]
+    kept = [
+        (before, o)
+        for n, o in new.objects.items()
+        if (before := old.objects.get(n)) is not None and before is not o and o.same_shape(before)
+    ]
     # 1. elements that go or change value.
     for before, after in kept:
         gone = [k for k, v in before.elements.items() if after.elements.get(k) != v]
@@ -190,8 +201,7 @@ def render_changes(old: Table, new: Table) -> list[str]:
         new_keys = [k for k, v in after.elements.items() if before.elements.get(k) != v]
         if new_keys:
             lines.append(
-                f"add element {ref} {quote(after.name)} "
-                f"{{ {_elements_text(after, new_keys)} }}"
+                f"add element {ref} {quote(after.name)} {{ {_elements_text(after, new_keys)} }}"
             )
     return lines
 
@@ -200,9 +210,7 @@ def render_changes(old: Table, new: Table) -> list[str]:
 FAMILIES = ("ip", "netdev")
 
 
-def render_transaction(
-    old: Mapping[str, Table] | None, new: Mapping[str, Table], name: str
-) -> str:
+def render_transaction(old: Mapping[str, Table] | None, new: Mapping[str, Table], name: str) -> str:
     """One ``nft -f`` script from ``old`` (None: unknown, at start) to ``new``.
 
     At start every family's table is replaced whole or deleted (a full resync that also

@@ -95,7 +95,5 @@ def kernel_options(backend_set: BackendSet) -> KernelOptions:
         if text.isdigit() and is_prime(int(text)) and int(text) <= TABLE_SIZES[-1]:
             size = int(text)
         else:
-            problems.append(
-                f"{KERNEL_TABLE_SIZE} {text!r} is not a prime up to {TABLE_SIZES[-1]}"
-            )
+            problems.append(f"{KERNEL_TABLE_SIZE} {text!r} is not a prime up to {TABLE_SIZES[-1]}")
     return KernelOptions(selection, forwarding, idle, size, tuple(problems))

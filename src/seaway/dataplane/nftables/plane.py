@@ -91,22 +91,27 @@ class NftablesDataPlane:
                 run_nft(self.prefix, script)
             except NftError as exc:
                 if self._tables is None:
-                    return ApplyResult({k: f"nftables refused the rules: {exc}"
-                                        for k in config.listeners})
+                    return ApplyResult(
+                        {k: f"nftables refused the rules: {exc}" for k in config.listeners}
+                    )
                 # The kernel is not what we think (someone changed our table): resync.
                 log.warning("incremental nftables update failed (%s); full resync", exc)
                 script = render_transaction(None, ruleset.tables, TABLE_NAME)
                 try:
                     run_nft(self.prefix, script)
                 except NftError as again:
-                    return ApplyResult({k: f"nftables refused the rules: {again}"
-                                        for k in config.listeners})
+                    return ApplyResult(
+                        {k: f"nftables refused the rules: {again}" for k in config.listeners}
+                    )
         self._tables = ruleset.tables
         self.ruleset = ruleset
         self.last_script = script
         self._sizes.update(ruleset.table_sizes)
-        self._served = tuple(k for k in config.listeners if k not in errors
-                             or not errors[k].startswith("the nftables data plane serves"))
+        self._served = tuple(
+            k
+            for k in config.listeners
+            if k not in errors or not errors[k].startswith("the nftables data plane serves")
+        )
         return ApplyResult(errors)
 
     def _ensure_forwarding(self) -> None:

@@ -137,7 +137,10 @@ class Selection:
 
 
 def _selection(
-    backend_set: BackendSet, options: KernelOptions, backends: Sequence[Backend], size: int,
+    backend_set: BackendSet,
+    options: KernelOptions,
+    backends: Sequence[Backend],
+    size: int,
     flow_key: str,
 ) -> Selection:
     by_key = {b.key: b for b in backends if b.weight > 0}
@@ -229,8 +232,11 @@ class RulesetCache:
         rules = entry.rules
         # The size the caller gives may have changed (it never shrinks a running table).
         if rules.table_size is not None and rules.default_size is not None:
-            wanted = (table_size(backend_set.key, rules.default_size) if table_size
-                      else rules.default_size)
+            wanted = (
+                table_size(backend_set.key, rules.default_size)
+                if table_size
+                else rules.default_size
+            )
             if wanted != rules.table_size:
                 return None
         return rules
@@ -338,13 +344,15 @@ def listener_rules(
     maglev_size = size if options.selection == "maglev" else None
     idle = options.idle_seconds
     title = (
-        f"{service} port {listener.port}/{listener.protocol} at "
-        f"{listener.address}:{listener.port}"
+        f"{service} port {listener.port}/{listener.protocol} at {listener.address}:{listener.port}"
     )
     if forwarding == "nat":
         selection = _selection(
-            backend_set, options, backends, size, f"ip saddr . {proto} sport . ip daddr . "
-            f"{proto} dport"
+            backend_set,
+            options,
+            backends,
+            size,
+            f"ip saddr . {proto} sport . ip daddr . {proto} dport",
         )
         timeout = f"idle-{idle}s/{proto}"
         chain = f"nat/{lid}"
@@ -352,13 +360,16 @@ def listener_rules(
             ip=(
                 _ct_timeout(timeout, proto, idle),
                 NftObject(
-                    "map", selection.map_name, _slot_type(f"ip daddr . {proto} dport"),
+                    "map",
+                    selection.map_name,
+                    _slot_type(f"ip daddr . {proto} dport"),
                     {str(i): f"{b.address} . {b.port}" for i, b in enumerate(selection.slots)},
                     comment=_slot_comment(backend_set, selection),
                     service=service,
                 ),
                 NftObject(
-                    "chain", chain,
+                    "chain",
+                    chain,
                     rules=(
                         *_ranges_rule(listener),
                         f"meta mark set meta mark or {MASQUERADE_MARK}",
@@ -389,15 +400,24 @@ def listener_rules(
     flows = f"flows-{idle}s/{ident}"
     objects = [
         NftObject(
-            "map", flows,
-            (f"typeof {FLOW_KEY} : meta mark", f"size {DSR_FLOW_MAP_SIZE}",
-             "flags dynamic,timeout", f"timeout {idle}s"),
-            comment=(f"{service}: each flow's node (its address as the mark), "
-                     f"forgotten {idle} s after the flow's last packet",),
+            "map",
+            flows,
+            (
+                f"typeof {FLOW_KEY} : meta mark",
+                f"size {DSR_FLOW_MAP_SIZE}",
+                "flags dynamic,timeout",
+                f"timeout {idle}s",
+            ),
+            comment=(
+                f"{service}: each flow's node (its address as the mark), "
+                f"forgotten {idle} s after the flow's last packet",
+            ),
             service=service,
         ),
         NftObject(
-            "map", selection.map_name, _slot_type("meta mark"),
+            "map",
+            selection.map_name,
+            _slot_type("meta mark"),
             {str(i): mark_of(b.address) for i, b in enumerate(selection.slots)},
             comment=_slot_comment(backend_set, selection),
             service=service,
@@ -410,33 +430,41 @@ def listener_rules(
             continue
         hop = f"to/{backend.address}"
         hops.append((mark_of(backend.address), f"goto {hop}"))
-        objects.append(NftObject(
-            "chain", hop,
-            rules=(f'counter fwd ip to {backend.address} device "{device}"',),
-            comment=(f"to node {backend.name or backend.address}, unchanged "
-                     "(destination: the load-balancer address)",),
-        ))
-    objects.append(NftObject(
-        "chain", f"dsr/{lid}",
-        rules=(
-            *_ranges_rule(listener),
-            "meta mark set 0",
-            f"meta mark set {FLOW_KEY} map @{flows}",
-            f"meta mark 0 meta mark set {selection.expression} "
-            f"map @{selection.map_name}",
-            f"update @{flows} {{ {FLOW_KEY} : meta mark }}",
-            "counter meta mark vmap @next-hops",
-            "meta mark set 0",
-        ),
-        comment=(
-            f"{title}: direct server return",
-            "A known flow goes to the node it went to (the flow map); a new one: "
-            + selection.description + ".",
-            "The packet keeps the load-balancer address as its destination; the "
-            "node answers the client directly.",
-        ),
-        service=service,
-    ))
+        objects.append(
+            NftObject(
+                "chain",
+                hop,
+                rules=(f'counter fwd ip to {backend.address} device "{device}"',),
+                comment=(
+                    f"to node {backend.name or backend.address}, unchanged "
+                    "(destination: the load-balancer address)",
+                ),
+            )
+        )
+    objects.append(
+        NftObject(
+            "chain",
+            f"dsr/{lid}",
+            rules=(
+                *_ranges_rule(listener),
+                "meta mark set 0",
+                f"meta mark set {FLOW_KEY} map @{flows}",
+                f"meta mark 0 meta mark set {selection.expression} map @{selection.map_name}",
+                f"update @{flows} {{ {FLOW_KEY} : meta mark }}",
+                "counter meta mark vmap @next-hops",
+                "meta mark set 0",
+            ),
+            comment=(
+                f"{title}: direct server return",
+                "A known flow goes to the node it went to (the flow map); a new one: "
+                + selection.description
+                + ".",
+                "The packet keeps the load-balancer address as its destination; the "
+                "node answers the client directly.",
+            ),
+            service=service,
+        )
+    )
     return ListenerRules(
         netdev=tuple(objects),
         dsr=key,
@@ -451,11 +479,11 @@ def _ct_timeout(name: str, proto: str, idle: int) -> NftObject:
     if proto == "tcp":
         policy = f"policy = {{ established : {idle} }}"
     else:
-        policy = (
-            f"policy = {{ unreplied : {min(idle, UDP_UNREPLIED_SECONDS)}, replied : {idle} }}"
-        )
+        policy = f"policy = {{ unreplied : {min(idle, UDP_UNREPLIED_SECONDS)}, replied : {idle} }}"
     return NftObject(
-        "ct timeout", name, (f"protocol {proto}", "l3proto ip", policy),
+        "ct timeout",
+        name,
+        (f"protocol {proto}", "l3proto ip", policy),
         comment=(f"idle timeout {idle} s for {proto.upper()} flows to load-balancer addresses",),
     )
 
@@ -466,9 +494,7 @@ def _slot_comment(backend_set: BackendSet, selection: Selection) -> tuple[str, .
         counts[backend.key] = counts.get(backend.key, 0) + 1
     total = len(selection.slots)
     shares = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-    return (
-        f"{backend_set.key}: slot -> backend ({total} slots: {shares})",
-    )
+    return (f"{backend_set.key}: slot -> backend ({total} slots: {shares})",)
 
 
 def _ip_skeleton(
@@ -476,15 +502,22 @@ def _ip_skeleton(
 ) -> dict[str, NftObject]:
     return {
         "nat-listeners": NftObject(
-            "map", "nat-listeners", (f"typeof {KEY_TYPE} : verdict",), dict(nat_listeners),
+            "map",
+            "nat-listeners",
+            (f"typeof {KEY_TYPE} : verdict",),
+            dict(nat_listeners),
             comment=("load-balancer address . protocol . port -> its chain (NAT)",),
         ),
         "no-endpoints": NftObject(
-            "set", "no-endpoints", (f"typeof {KEY_TYPE}",), dict(no_endpoints),
+            "set",
+            "no-endpoints",
+            (f"typeof {KEY_TYPE}",),
+            dict(no_endpoints),
             comment=("listeners without a usable backend: refused",),
         ),
         "reject-prerouting": NftObject(
-            "chain", "reject-prerouting",
+            "chain",
+            "reject-prerouting",
             (f"type filter hook prerouting priority {REJECT_PRIORITY}", "policy accept"),
             rules=(
                 # "tcp dport", not "th dport": nft lists a reset rule that way, and must
@@ -496,21 +529,25 @@ def _ip_skeleton(
             comment=("no usable backend: TCP reset (UDP: port unreachable) at once",),
         ),
         "nat-prerouting": NftObject(
-            "chain", "nat-prerouting",
+            "chain",
+            "nat-prerouting",
             ("type nat hook prerouting priority dstnat", "policy accept"),
             rules=(f"{KEY_TYPE} vmap @nat-listeners",),
             comment=("new flows to a load-balancer address: to the listener's chain",),
         ),
         "nat-postrouting": NftObject(
-            "chain", "nat-postrouting",
+            "chain",
+            "nat-postrouting",
             ("type nat hook postrouting priority srcnat", "policy accept"),
             rules=(
                 f"meta mark & {MASQUERADE_MARK} == 0 return",
                 f"meta mark set meta mark xor {MASQUERADE_MARK}",
                 "masquerade",
             ),
-            comment=("flows seaway DNATed leave with this host's address (replies come back "
-                     "here); the client's source port is kept when free",),
+            comment=(
+                "flows seaway DNATed leave with this host's address (replies come back "
+                "here); the client's source port is kept when free",
+            ),
         ),
     }
 
@@ -521,17 +558,26 @@ def _netdev_skeleton(
     names = ", ".join(f'"{d}"' for d in devices)
     return {
         "dsr-listeners": NftObject(
-            "map", "dsr-listeners", (f"typeof {KEY_TYPE} : verdict",), dict(dsr_listeners),
+            "map",
+            "dsr-listeners",
+            (f"typeof {KEY_TYPE} : verdict",),
+            dict(dsr_listeners),
             comment=("load-balancer address . protocol . port -> its chain (DSR)",),
         ),
         "next-hops": NftObject(
-            "map", "next-hops", ("typeof meta mark : verdict",), dict(next_hops),
+            "map",
+            "next-hops",
+            ("typeof meta mark : verdict",),
+            dict(next_hops),
             comment=("node mark (its address) -> the chain that sends to it",),
         ),
         "ingress": NftObject(
-            "chain", "ingress",
-            (f"type filter hook ingress devices = {{ {names} }} priority {INGRESS_PRIORITY}",
-             "policy accept"),
+            "chain",
+            "ingress",
+            (
+                f"type filter hook ingress devices = {{ {names} }} priority {INGRESS_PRIORITY}",
+                "policy accept",
+            ),
             rules=(f"meta protocol ip {KEY_TYPE} vmap @dsr-listeners",),
             comment=("packets as they arrive, before the IP stack: DSR listeners",),
         ),
@@ -548,7 +594,9 @@ def service_rules(ruleset: Ruleset, service: str, elements_shown: int = 8) -> st
     for table in ruleset.tables.values():
         objects = [o for o in table.objects.values() if o.service == service]
         dispatch = [
-            (o.name, k, v) for o in table.objects.values() if o.kind == "map"
+            (o.name, k, v)
+            for o in table.objects.values()
+            if o.kind == "map"
             for k, v in o.elements.items()
             if v.startswith("goto ") and any(v == f"goto {x.name}" for x in objects)
         ]

@@ -58,31 +58,46 @@ async def run_scenario(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResu
         client = lab.threads[topology.CLIENT]
         pod_node = {p.name: p.node.name for p in lab.pods()}
         say("")
-        say(f"{REQUESTS} requests to {service.load_balancer_ip}:{service.port} "
-            "(policy Local, direct server return)")
+        say(
+            f"{REQUESTS} requests to {service.load_balancer_ip}:{service.port} "
+            "(policy Local, direct server return)"
+        )
         seen: list[tuple[str, str]] = []
         for _ in range(REQUESTS):
-            answer = await http_get(client, service.load_balancer_ip, service.port,
-                                    "/clientip", REQUEST_SECONDS)
+            answer = await http_get(
+                client, service.load_balancer_ip, service.port, "/clientip", REQUEST_SECONDS
+            )
             seen.append((answer.backend, answer.body.rsplit(":", 1)[0]))
         for pod, source in sorted(set(seen)):
             say(f"  pod {pod} on {pod_node.get(pod, '?')} saw {source}")
         table = await asyncio.to_thread(_lb, "nft", "list", "table", "netdev", "seaway")
         forwarded = sum(int(n) for n in re.findall(r"counter packets (\d+) bytes \d+ fwd", table))
         conntrack = await asyncio.to_thread(_lb, "cat", "/proc/net/nf_conntrack")
-        client_flows = [line for line in conntrack.splitlines()
-                        if f"src={spec.client.address} " in line]
-        say(f"  load balancer: {forwarded} packets forwarded to nodes; conntrack entries for "
-            f"the client: {len(client_flows)} (replies went from the nodes to the client)")
-        result.numbers.update(requests=len(seen), forwarded=forwarded,
-                              lb_conntrack_client=len(client_flows))
-        result.check(f"every pod saw the client's address {spec.client.address}",
-                     len(seen) == REQUESTS and all(s == spec.client.address for _, s in seen),
-                     say)
-        result.check("the load balancer forwarded the client's packets (DSR counters)",
-                     forwarded >= REQUESTS, say)
-        result.check("no reply passed through the load balancer (no conntrack entry for "
-                     "the client's flows)", not client_flows, say)
+        client_flows = [
+            line for line in conntrack.splitlines() if f"src={spec.client.address} " in line
+        ]
+        say(
+            f"  load balancer: {forwarded} packets forwarded to nodes; conntrack entries for "
+            f"the client: {len(client_flows)} (replies went from the nodes to the client)"
+        )
+        result.numbers.update(
+            requests=len(seen), forwarded=forwarded, lb_conntrack_client=len(client_flows)
+        )
+        result.check(
+            f"every pod saw the client's address {spec.client.address}",
+            len(seen) == REQUESTS and all(s == spec.client.address for _, s in seen),
+            say,
+        )
+        result.check(
+            "the load balancer forwarded the client's packets (DSR counters)",
+            forwarded >= REQUESTS,
+            say,
+        )
+        result.check(
+            "no reply passed through the load balancer (no conntrack entry for the client's flows)",
+            not client_flows,
+            say,
+        )
     return result
 
 

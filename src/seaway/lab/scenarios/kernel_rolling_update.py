@@ -39,30 +39,45 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
     name = service.deployment
     right = right_timeline(spec.deployment(name), spec.propagation_seconds)
     target = (service.load_balancer_ip, service.port)
-    async with Lab(spec.with_deployment(right), state_dir=state_dir, say=say,
-                   dataplane="nftables") as lab:
+    async with Lab(
+        spec.with_deployment(right), state_dir=state_dir, say=say, dataplane="nftables"
+    ) as lab:
         await wait_for_backends(service, {n.address for n in spec.nodes})
         before = dnat_flows(listed_table(), service)
         say("")
-        say(f"rolling update through the kernel path ({target[0]}:{target[1]}, NAT, nodes "
+        say(
+            f"rolling update through the kernel path ({target[0]}:{target[1]}, NAT, nodes "
             f"as backends), {RATE:g} requests/s, preStop {right.pre_stop_sleep_seconds:g} s "
             f"(longer than the propagation {spec.propagation_seconds:g} s, shorter than the "
-            f"grace period {right.termination_grace_period_seconds:g} s)")
+            f"grace period {right.termination_grace_period_seconds:g} s)"
+        )
         started = time.monotonic()
         load, replaced = await roll_under_load(lab, name, None, [target])
         seconds = time.monotonic() - started
         flows = dnat_flows(listed_table(), service) - before
         report(load, say, f"{target[0]}:{target[1]}")
-        say(f"  the kernel DNATed {flows} new flows for {service.name} during the update "
-            f"({seconds:.1f} s); seaway saw none of their packets")
+        say(
+            f"  the kernel DNATed {flows} new flows for {service.name} during the update "
+            f"({seconds:.1f} s); seaway saw none of their packets"
+        )
         if replaced:
             timeline(replaced[0], spec.propagation_seconds, say)
-        result.numbers.update(requests=load.total, failed=len(load.failures()),
-                              dnat_flows=flows, replaced=len(replaced),
-                              served_by=dict(load.by_backend()))
-        result.check(f"every pod was replaced ({len(replaced)})",
-                     len(replaced) == spec.deployment(name).replicas, say)
-        result.check("zero failed requests through the kernel path",
-                     load.total > 0 and not load.failures(), say)
+        result.numbers.update(
+            requests=load.total,
+            failed=len(load.failures()),
+            dnat_flows=flows,
+            replaced=len(replaced),
+            served_by=dict(load.by_backend()),
+        )
+        result.check(
+            f"every pod was replaced ({len(replaced)})",
+            len(replaced) == spec.deployment(name).replicas,
+            say,
+        )
+        result.check(
+            "zero failed requests through the kernel path",
+            load.total > 0 and not load.failures(),
+            say,
+        )
         result.check("every request was a flow the kernel DNATed", flows >= load.total, say)
     return result

@@ -63,7 +63,8 @@ def proxy_manifests(
     for doc in docs:
         kind, name = doc["kind"], doc["metadata"].get("name")
         if kind in ("Service", "EndpointSlice") and name not in (
-            service.name, f"{service.name}-lab"
+            service.name,
+            f"{service.name}-lab",
         ):
             continue
         if kind == "Service":
@@ -76,9 +77,7 @@ def proxy_manifests(
 
 def haproxy_config(spec: LabSpec, service: ServiceSpec, address: str) -> str:
     """HAProxy in TCP mode, one thread, round-robin over every node's nodePort."""
-    servers = "\n".join(
-        f"  server {n.name} {n.address}:{service.node_port}" for n in spec.nodes
-    )
+    servers = "\n".join(f"  server {n.name} {n.address}:{service.node_port}" for n in spec.nodes)
     return (
         "global\n"
         "  nbthread 1\n"
@@ -123,15 +122,26 @@ async def _start_contenders(lab: Lab, service: ServiceSpec) -> list[Contender]:
     directory = lab.state_dir / "proxy-manifests"
     write_manifests(directory, proxy_manifests(lab.manifests(), service, SEAWAY_ADMIN_PORT + 1))
     await lab.start_process(
-        topology.LOAD_BALANCER, "seaway-proxy",
-        sys.executable, "-m", "seaway", "run", "-f", str(directory),
-        "--admin", f"127.0.0.1:{SEAWAY_ADMIN_PORT + 1}", "--dataplane", "proxy",
-        "--state-file", str(lab.state_dir / "proxy-addresses.json"), "--shutdown-delay", "0",
+        topology.LOAD_BALANCER,
+        "seaway-proxy",
+        sys.executable,
+        "-m",
+        "seaway",
+        "run",
+        "-f",
+        str(directory),
+        "--admin",
+        f"127.0.0.1:{SEAWAY_ADMIN_PORT + 1}",
+        "--dataplane",
+        "proxy",
+        "--state-file",
+        str(lab.state_dir / "proxy-addresses.json"),
+        "--shutdown-delay",
+        "0",
     )
     config = lab.state_dir / "haproxy.cfg"
     config.write_text(haproxy_config(spec, service, address))
-    await lab.start_process(topology.LOAD_BALANCER, "haproxy", "haproxy", "-db", "-f",
-                            str(config))
+    await lab.start_process(topology.LOAD_BALANCER, "haproxy", "haproxy", "-db", "-f", str(config))
     await wait_for_backends(service, {n.address for n in spec.nodes})
     for contender in (kernel, proxy, haproxy):
         await _wait_serving(lab, contender)
@@ -159,24 +169,31 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
         thread = lab.threads[topology.CLIENT]
         tool = "wrk" if shutil.which("wrk") else "a Python generator (wrk is not installed)"
         say("")
-        say(f"{CONNECTIONS} keep-alive connections from the client ({tool}), GET {PATH}, "
+        say(
+            f"{CONNECTIONS} keep-alive connections from the client ({tool}), GET {PATH}, "
             f"{SECONDS:g} s per run, {ROUNDS} rounds of: "
-            + ", ".join(f"{c.name} {c.address}:{c.port}" for c in contenders))
-        say(f"every one sends to the nodes at nodePort {service.node_port} "
-            f"({', '.join(n.name for n in spec.nodes)})")
+            + ", ".join(f"{c.name} {c.address}:{c.port}" for c in contenders)
+        )
+        say(
+            f"every one sends to the nodes at nodePort {service.node_port} "
+            f"({', '.join(n.name for n in spec.nodes)})"
+        )
         runs: dict[str, list[LoadFigures]] = {c.name: [] for c in contenders}
         for round_number in range(1, ROUNDS + 1):
             for contender in contenders:
-                figures = await measure(thread, contender.address, contender.port, PATH,
-                                        SECONDS)
+                figures = await measure(thread, contender.address, contender.port, PATH, SECONDS)
                 runs[contender.name].append(figures)
-                say(f"  round {round_number} {contender.name:18} "
+                say(
+                    f"  round {round_number} {contender.name:18} "
                     f"{figures.requests_per_second:9.0f} requests/s  p50 "
                     f"{figures.p50_ms:7.2f} ms  p99 {figures.p99_ms:7.2f} ms  "
-                    f"errors {figures.errors}")
+                    f"errors {figures.errors}"
+                )
         say("")
-        say(f"  {'load balancer':18} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8}  "
-            f"(medians of {ROUNDS} runs)")
+        say(
+            f"  {'load balancer':18} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8}  "
+            f"(medians of {ROUNDS} runs)"
+        )
         table: dict[str, dict[str, float]] = {}
         for contender in contenders:
             figures_list = runs[contender.name]
@@ -188,20 +205,29 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
                 "runs": len(figures_list),
             }
             table[contender.name] = row
-            say(f"  {contender.name:18} {row['requests_per_second']:11.0f} "
-                f"{row['p50_ms']:8.2f} {row['p99_ms']:8.2f}")
+            say(
+                f"  {contender.name:18} {row['requests_per_second']:11.0f} "
+                f"{row['p50_ms']:8.2f} {row['p99_ms']:8.2f}"
+            )
         base = table[contenders[-1].name]["requests_per_second"] or 1.0
-        say("  requests/s relative to HAProxy: " + ", ".join(
-            f"{name} {row['requests_per_second'] / base:.2f}x" for name, row in table.items()))
-        result.numbers.update(table=table, tool=tool, seconds=SECONDS, rounds=ROUNDS,
-                              connections=CONNECTIONS)
+        say(
+            "  requests/s relative to HAProxy: "
+            + ", ".join(
+                f"{name} {row['requests_per_second'] / base:.2f}x" for name, row in table.items()
+            )
+        )
+        result.numbers.update(
+            table=table, tool=tool, seconds=SECONDS, rounds=ROUNDS, connections=CONNECTIONS
+        )
         for contender in contenders:
             figures_list = runs[contender.name]
             result.check(
                 f"{contender.name}: {len(figures_list)} runs served the load and gave figures",
                 len(figures_list) == ROUNDS
-                and all(f.requests > 0 and f.requests_per_second > 0 and f.p99_ms > 0
-                        for f in figures_list),
+                and all(
+                    f.requests > 0 and f.requests_per_second > 0 and f.p99_ms > 0
+                    for f in figures_list
+                ),
                 say,
             )
     return result

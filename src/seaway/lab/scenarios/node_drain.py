@@ -49,8 +49,10 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
         entry = {node.address, node.pod_gateway}
         target = (service.load_balancer_ip, service.port)
         say("")
-        say(f"load: {RATE:g} requests/s to {target[0]}:{target[1]} (seaway, nodes as "
-            f"backends); draining {victim} ({counts[victim]} pods)")
+        say(
+            f"load: {RATE:g} requests/s to {target[0]}:{target[1]} (seaway, nodes as "
+            f"backends); draining {victim} ({counts[victim]} pods)"
+        )
         client = lab.threads[topology.CLIENT]
         async with SteadyLoad(client, [target], RATE, path="/clientip") as load:
             await asyncio.sleep(1.0)
@@ -63,24 +65,39 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
             await asyncio.sleep(1.5)
         records = load.result.records
         failures = load.result.failures()
-        say(f"  {len(records)} requests, {len(failures)} failed"
-            + (": " + ", ".join(f"{n} {e}" for e, n in load.result.errors().items())
-               if failures else ""))
+        say(
+            f"  {len(records)} requests, {len(failures)} failed"
+            + (
+                ": " + ", ".join(f"{n} {e}" for e, n in load.result.errors().items())
+                if failures
+                else ""
+            )
+        )
         through_victim = [
-            r for r in records
-            if r.ok and r.at > tainted_at + SEAWAY_PICKUP_SECONDS
+            r
+            for r in records
+            if r.ok
+            and r.at > tainted_at + SEAWAY_PICKUP_SECONDS
             and r.body.rsplit(":", 1)[0] in entry
         ]
-        before = sum(1 for r in records if r.ok and r.at < tainted_at
-                     and r.body.rsplit(":", 1)[0] in entry)
-        say(f"  entered through {victim}: {before} requests before the taint, "
-            f"{len(through_victim)} after seaway read it")
+        before = sum(
+            1 for r in records if r.ok and r.at < tainted_at and r.body.rsplit(":", 1)[0] in entry
+        )
+        say(
+            f"  entered through {victim}: {before} requests before the taint, "
+            f"{len(through_victim)} after seaway read it"
+        )
         served = load.result.by_backend()
         say("  served by: " + ", ".join(f"{pod} {n}" for pod, n in sorted(served.items())))
-        result.numbers.update(requests=len(records), failed=len(failures),
-                              through_drained_node_after_taint=len(through_victim))
-        result.check(f"after the taint, no new connection through {victim}",
-                     not through_victim, say)
-        result.check("zero failed requests during the drain and removal",
-                     bool(records) and not failures, say)
+        result.numbers.update(
+            requests=len(records),
+            failed=len(failures),
+            through_drained_node_after_taint=len(through_victim),
+        )
+        result.check(
+            f"after the taint, no new connection through {victim}", not through_victim, say
+        )
+        result.check(
+            "zero failed requests during the drain and removal", bool(records) and not failures, say
+        )
     return result

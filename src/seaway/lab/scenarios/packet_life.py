@@ -69,19 +69,26 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
                 for _ in range(REQUESTS_PER_NODE):
                     try:
                         answer = await http_get(
-                            client, node.address, service.node_port, "/clientip",
+                            client,
+                            node.address,
+                            service.node_port,
+                            "/clientip",
                             DROP_WAIT_SECONDS,
                         )
                         answers.append((answer.backend, answer.body.rsplit(":", 1)[0]))
                     except (OSError, TimeoutError, ValueError):
                         dropped += 1
-                path = f"  client {spec.client.address} -> {node.name} {node.address}:" \
+                path = (
+                    f"  client {spec.client.address} -> {node.name} {node.address}:"
                     f"{service.node_port}"
+                )
                 if not answers:
                     say(f"{path}: no answer ({dropped} dropped: no local pod)")
                 for pod, source in answers:
-                    say(f"{path} -> pod {pod} on {pod_node.get(pod, '?')}: "
-                        f"pod saw {source} ({_who(spec, source)})")
+                    say(
+                        f"{path} -> pod {pod} on {pod_node.get(pod, '?')}: "
+                        f"pod saw {source} ({_who(spec, source)})"
+                    )
                 if local:
                     has_local = node.name in local_nodes
                     if has_local:
@@ -89,14 +96,17 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
                             f"{node.name} (has a local pod): answered by a pod on {node.name}, "
                             f"client address {spec.client.address} preserved",
                             len(answers) == REQUESTS_PER_NODE
-                            and all(pod_node.get(p) == node.name and s == spec.client.address
-                                    for p, s in answers),
+                            and all(
+                                pod_node.get(p) == node.name and s == spec.client.address
+                                for p, s in answers
+                            ),
                             say,
                         )
                     else:
                         result.check(
                             f"{node.name} (no local pod): traffic dropped",
-                            not answers, say,
+                            not answers,
+                            say,
                         )
                 else:
                     result.check(
@@ -126,15 +136,20 @@ async def _through_load_balancer(
         except (OSError, TimeoutError, ValueError) as exc:
             say(f"  client -> load balancer {service.load_balancer_ip}:{service.port}: {exc!r}")
     for pod, source in seen:
-        say(f"  client -> load balancer {service.load_balancer_ip}:{service.port} (seaway, "
-            f"to a node's nodePort) -> pod {pod}: pod saw {source} ({_who(spec, source)})")
+        say(
+            f"  client -> load balancer {service.load_balancer_ip}:{service.port} (seaway, "
+            f"to a node's nodePort) -> pod {pod}: pod saw {source} ({_who(spec, source)})"
+        )
     if service.external_traffic_policy == "Local":
-        say("    seaway's L4 proxy opens its own connection to the node, so with Local the pod "
-            "sees the load balancer; seaway.io/proxy-protocol passes the client's address on")
+        say(
+            "    seaway's L4 proxy opens its own connection to the node, so with Local the pod "
+            "sees the load balancer; seaway.io/proxy-protocol passes the client's address on"
+        )
     result.check(
         f"through the load balancer {service.load_balancer_ip}:{service.port}: every request "
         "answered",
-        len(seen) == REQUESTS_PER_NODE, say,
+        len(seen) == REQUESTS_PER_NODE,
+        say,
     )
 
 
@@ -146,11 +161,16 @@ async def _health_checks(
     port = service.health_check_node_port if local else KUBE_PROXY_HEALTHZ_PORT
     path = "/" if local else "/healthz"
     expected = [n.name for n in spec.nodes if not local or n.name in local_nodes]
-    what = (f"healthCheckNodePort {port}: passes where the node has a ready local pod"
-            if local else f"kube-proxy's /healthz on port {port}: passes on every healthy node")
+    what = (
+        f"healthCheckNodePort {port}: passes where the node has a ready local pod"
+        if local
+        else f"kube-proxy's /healthz on port {port}: passes on every healthy node"
+    )
     if not lab.node_agents:
-        say(f"  health check ({what}): expected to pass on {', '.join(expected)}; not checked: "
-            + "; ".join(lab.notes))
+        say(
+            f"  health check ({what}): expected to pass on {', '.join(expected)}; not checked: "
+            + "; ".join(lab.notes)
+        )
         result.notes.append("health checks not verified: no node agent")
         return
     lb = lab.threads[topology.LOAD_BALANCER]
@@ -166,7 +186,8 @@ async def _health_checks(
         say(f"  load balancer -> {node.name} {node.address}:{port}{path}: {verdict}")
     result.check(
         f"health check ({what}): passing {', '.join(passing) or 'none'}",
-        passing == expected, say,
+        passing == expected,
+        say,
     )
 
 
@@ -180,8 +201,10 @@ async def _cluster_ip(lab: Lab, result: ScenarioResult, say: Say) -> None:
     try:
         answer = await http_get(thread, service.cluster_ip, service.port, "/clientip", 2.0)
         source = answer.body.rsplit(":", 1)[0]
-        say(f"in-cluster: {node.name} -> ClusterIP {service.cluster_ip}:{service.port} -> pod "
-            f"{answer.backend}: pod saw {source} ({_who(spec, source)})")
+        say(
+            f"in-cluster: {node.name} -> ClusterIP {service.cluster_ip}:{service.port} -> pod "
+            f"{answer.backend}: pod saw {source} ({_who(spec, source)})"
+        )
         ok = ipaddress.ip_address(source) is not None and answer.status == 200
     except (OSError, TimeoutError, ValueError) as exc:
         say(f"in-cluster: {node.name} -> ClusterIP {service.cluster_ip}: {exc!r}")

@@ -42,8 +42,9 @@ def right_timeline(template: DeploymentSpec, propagation: float) -> DeploymentSp
     """``template`` with preStop longer than the propagation and shorter than the grace."""
     pre_stop = max(template.pre_stop_sleep_seconds, propagation + PRE_STOP_MARGIN_SECONDS)
     grace = max(template.termination_grace_period_seconds, pre_stop + GRACE_MARGIN_SECONDS)
-    return replace(template, pre_stop_sleep_seconds=pre_stop,
-                   termination_grace_period_seconds=grace)
+    return replace(
+        template, pre_stop_sleep_seconds=pre_stop, termination_grace_period_seconds=grace
+    )
 
 
 def _event_time(pod: Pod, text: str) -> float | None:
@@ -103,14 +104,18 @@ async def roll_under_load(
 def report(result: LoadResult, say: Say, lb_target: str) -> None:
     """The load's totals, split between the nodePorts and the load balancer, per pod."""
     errors = result.errors()
-    say(f"  {result.total} requests, {len(result.failures())} failed"
-        + (": " + ", ".join(f"{n} {e}" for e, n in errors.items()) if errors else ""))
+    say(
+        f"  {result.total} requests, {len(result.failures())} failed"
+        + (": " + ", ".join(f"{n} {e}" for e, n in errors.items()) if errors else "")
+    )
     lb_failed = sum(1 for r in result.failures() if r.target == lb_target)
     lb_total = sum(1 for r in result.records if r.target == lb_target)
     if lb_total < result.total:
-        say(f"    of which through the nodePorts: {result.total - lb_total} requests, "
+        say(
+            f"    of which through the nodePorts: {result.total - lb_total} requests, "
             f"{len(result.failures()) - lb_failed} failed; through seaway ({lb_target}): "
-            f"{lb_total} requests, {lb_failed} failed")
+            f"{lb_total} requests, {lb_failed} failed"
+        )
     served = result.by_backend()
     say("  served by: " + ", ".join(f"{pod} {n}" for pod, n in sorted(served.items())))
 
@@ -143,31 +148,43 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
     lb_target = f"{service.load_balancer_ip}:{service.port}"
     async with Lab(spec.with_deployment(wrong), state_dir=state_dir, say=say) as lab:
         say("")
-        say(f"1. rolling update replacing pods WITHOUT preStop (the timeline wrong), "
-            f"{RATE:g} requests/s, propagation {spec.propagation_seconds:g} s")
+        say(
+            f"1. rolling update replacing pods WITHOUT preStop (the timeline wrong), "
+            f"{RATE:g} requests/s, propagation {spec.propagation_seconds:g} s"
+        )
         started = time.monotonic()
         load, replaced = await roll_under_load(lab, name, right, all_targets(spec, service))
         report(load, say, lb_target)
         per_pod, unexplained = explain(load.failures(), replaced, spec.propagation_seconds)
         for pod_name, count in sorted(per_pod.items()):
-            say(f"  {count} failed because of {pod_name}: with no preStop it got SIGTERM the "
+            say(
+                f"  {count} failed because of {pod_name}: with no preStop it got SIGTERM the "
                 f"moment it was deleted and stopped listening (refused), then its address "
                 f"went away (timed out), while the nodes' rules still sent it new "
-                f"connections for up to {spec.propagation_seconds:g} s")
+                f"connections for up to {spec.propagation_seconds:g} s"
+            )
         if replaced:
             timeline(replaced[0], spec.propagation_seconds, say)
-        result.numbers["wrong"] = {"requests": load.total, "failed": len(load.failures()),
-                                   "per_pod": per_pod, "unexplained": unexplained,
-                                   "seconds": round(time.monotonic() - started, 1)}
-        result.check("without preStop, requests fail during the update",
-                     len(load.failures()) > 0, say)
-        result.check("every failure is explained by a pod that was already stopping",
-                     unexplained == 0, say)
+        result.numbers["wrong"] = {
+            "requests": load.total,
+            "failed": len(load.failures()),
+            "per_pod": per_pod,
+            "unexplained": unexplained,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        result.check(
+            "without preStop, requests fail during the update", len(load.failures()) > 0, say
+        )
+        result.check(
+            "every failure is explained by a pod that was already stopping", unexplained == 0, say
+        )
 
         say("")
-        say(f"2. rolling update replacing pods WITH preStop {right.pre_stop_sleep_seconds:g} s "
+        say(
+            f"2. rolling update replacing pods WITH preStop {right.pre_stop_sleep_seconds:g} s "
             f"(longer than the propagation {spec.propagation_seconds:g} s, shorter than the "
-            f"grace period {right.termination_grace_period_seconds:g} s)")
+            f"grace period {right.termination_grace_period_seconds:g} s)"
+        )
         load, replaced = await roll_under_load(lab, name, None, all_targets(spec, service))
         report(load, say, lb_target)
         if replaced:
@@ -178,6 +195,9 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
             # What went wrong, if anything, so that a failure can be read from the result.
             "errors": [f"{r.target}: {r.error}" for r in load.failures()[:5]],
         }
-        result.check("with the timeline right: zero failed requests",
-                     load.total > 0 and not load.failures(), say)
+        result.check(
+            "with the timeline right: zero failed requests",
+            load.total > 0 and not load.failures(),
+            say,
+        )
     return result
