@@ -32,6 +32,7 @@ SEAWAY_L4_HOST = "127.0.92.10"
 SEAWAY_L7_HOST = "127.0.92.20"
 HAPROXY_HOST = "127.0.93.1"
 NGINX_HOST = "127.0.94.1"
+FLOOR_HOST = "127.0.95.1"
 
 SMALL_PATH = "/small.txt"
 LARGE_PATH = "/large.bin"
@@ -62,9 +63,11 @@ class ProcessGroup:
 
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    def start(
+        self, args: list[str], log: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         with log.open("ab") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
         self.procs.append(proc)
         return proc
 
@@ -264,8 +267,13 @@ def seaway_manifests(backend: Backend, l4_port: int, l7_port: int) -> list[dict[
     ]
 
 
-def start_seaway(group: ProcessGroup, backend: Backend, workdir: Path) -> Running:
-    """``seaway run`` with the manifests above (one process, uvloop)."""
+def start_seaway(
+    group: ProcessGroup, backend: Backend, workdir: Path, *, source: Path | None = None
+) -> Running:
+    """``seaway run`` with the manifests above (one process, uvloop). ``source``: run the
+    seaway of another checkout instead (its ``src`` first on the path), as the
+    "baseline" contender, so that a change is measured against the code before it in
+    the same run."""
     l4_port = free_port(SEAWAY_L4_HOST)
     l7_port = free_port(SEAWAY_L7_HOST)
     manifest = workdir / "seaway.yaml"
@@ -280,10 +288,14 @@ def start_seaway(group: ProcessGroup, backend: Backend, workdir: Path) -> Runnin
     admin = f"127.0.0.1:{free_port() if workers == '1' else 0}"
     args += ["--admin", admin, "--state-file", str(workdir / "addresses.json")]
     args += ["--shutdown-delay", "0", "--workers", workers]
-    proc = group.start(args, log)
+    env = None
+    if source is not None:
+        env = {**os.environ, "PYTHONPATH": str(source / "src")}
+    proc = group.start(args, log, env=env)
     l7 = (SEAWAY_L7_HOST, l7_port)
     # seaway serves HTTP/2 (when it does) on the same listener as HTTP/1.1.
-    running = Running("seaway", proc, Endpoints(l7, (SEAWAY_L4_HOST, l4_port), l7), log)
+    name = "seaway" if source is None else "baseline"
+    running = Running(name, proc, Endpoints(l7, (SEAWAY_L4_HOST, l4_port), l7), log)
     _wait_ready(running, [l7, running.endpoints.l4])
     return running
 
@@ -340,6 +352,27 @@ backend upstream-tcp
     log = workdir / "haproxy.log"
     proc = group.start([haproxy, "-f", str(conf), "-db"], log)
     running = Running("haproxy", proc, Endpoints(l7, l4, h2), log)
+    _wait_ready(running, [l7, l4])
+    return running
+
+
+# -- the Python floor ---------------------------------------------------------------
+
+
+def start_floor(
+    group: ProcessGroup, backend: Backend, workdir: Path, *, parse: bool = False
+) -> Running:
+    """``bench.floor_proxy``: a bare uvloop byte relay (no h2c), the least a Python
+    proxy costs per connection and per request; with ``parse`` it also reads every
+    HTTP head with httptools (see that module)."""
+    name = "floor-parse" if parse else "floor"
+    l7 = (FLOOR_HOST, free_port(FLOOR_HOST))
+    l4 = (FLOOR_HOST, free_port(FLOOR_HOST))
+    log = workdir / f"{name}.log"
+    args = [sys.executable, "-m", "bench.floor_proxy", *(["--parse"] if parse else [])]
+    args += [FLOOR_HOST, str(l7[1]), str(l4[1])]
+    proc = group.start([*args, backend.host, str(backend.port)], log)
+    running = Running(name, proc, Endpoints(l7, l4, None), log)
     _wait_ready(running, [l7, l4])
     return running
 

@@ -55,10 +55,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--contenders",
         nargs="+",
-        choices=[*CONTENDERS, "direct"],
+        choices=[*CONTENDERS, "baseline", "floor", "floor-parse", "direct"],
         default=None,
         help="contenders (default: seaway haproxy nginx, plus direct = the backend alone "
-        "as a reference in the full run)",
+        "as a reference in the full run; floor, floor-parse: a bare Python byte relay, "
+        "bench/floor_proxy.py)",
     )
     parser.add_argument("--duration", type=float, default=None, help="seconds of load per run")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3; quick: 1)")
@@ -66,6 +67,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--idle-connections", type=int, default=None, help="default 10000; quick: 1000"
     )
     parser.add_argument("--backend-workers", type=int, default=1, help="backend nginx workers")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another seaway checkout (e.g. a git worktree of main), run as the contender "
+        "'baseline': a change measured against the code before it, in the same run",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results")
     parser.add_argument("--plots", type=Path, default=None, help="write PNG plots into this folder")
     parser.add_argument("--no-install", action="store_true", help="never run apt-get")
@@ -80,6 +88,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.idle_connections = args.idle_connections or (1000 if quick else 10_000)
     args.scenarios = args.scenarios or list(SCENARIOS)
     args.contenders = args.contenders or ([*CONTENDERS] if quick else [*CONTENDERS, "direct"])
+    if "baseline" in args.contenders and args.baseline is None:
+        parser.error("the baseline contender needs --baseline PATH")
     return args
 
 
@@ -143,6 +153,9 @@ def run(args: argparse.Namespace) -> tuple[list[Sample], dict[str, Any]]:
                 workdir,
                 nofile=nofile,
             ),
+            "baseline": lambda: ct.start_seaway(group, backend, workdir, source=args.baseline),
+            "floor": lambda: ct.start_floor(group, backend, workdir),
+            "floor-parse": lambda: ct.start_floor(group, backend, workdir, parse=True),
             "direct": lambda: ct.direct(backend),
         }
         for round_number in range(1, args.rounds + 1):

@@ -17,7 +17,7 @@ from typing import Any
 from bench.scenarios import SCENARIOS, Sample
 
 METRICS = ("rate", "p50_ms", "p99_ms", "mean_ms", "cpu_us_per_op", "peak_rss_mib", "backend_cpu")
-PEERS = ("haproxy", "nginx")
+PEERS = ("haproxy", "nginx", "baseline", "floor", "floor-parse")
 
 
 def _median(values: Sequence[float | None]) -> float | None:
