@@ -39,11 +39,12 @@ class Backend:
     name: str = ""  # who this is for people: the pod (targetRef) or the address
     node: str | None = None
     zone: str | None = None
+    # Identity of the backend within a set ("host:port"); also the host key hashed by
+    # Maglev. Derived, and stored once: the proxies read it several times per request.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        """Identity of the backend within a set; also the host key hashed by Maglev."""
-        return join_host_port(self.address, self.port)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", join_host_port(self.address, self.port))
 
 
 @dataclass(frozen=True, slots=True)

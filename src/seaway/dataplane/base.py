@@ -83,9 +83,13 @@ class BackendCounters:
         """The request ended with ``status`` (0: no response) after ``seconds``."""
         self.requests_active -= 1
         self.requests += 1
-        klass = f"{status // 100}xx" if 100 <= status <= 599 else "none"
+        klass = _STATUS_CLASSES[status // 100] if 100 <= status <= 599 else "none"
         self.responses[klass] = self.responses.get(klass, 0) + 1
         self.request_duration.observe(seconds)
+
+
+# "1xx" .. "5xx" by status // 100: looked up, not formatted, once per response.
+_STATUS_CLASSES = ("none", "1xx", "2xx", "3xx", "4xx", "5xx")
 
 
 @dataclass(slots=True)

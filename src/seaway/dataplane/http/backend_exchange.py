@@ -167,9 +167,13 @@ class BackendExchange:
         action = self.action = match.action
         if action.redirect is not None:
             location = redirect_location(
-                action.redirect, scheme=self.downstream.scheme, host=host,
-                port=self._redirect_port(host_field, listener.port), path=path,
-                query=query, match=match.match,
+                action.redirect,
+                scheme=self.downstream.scheme,
+                host=host,
+                port=self._redirect_port(host_field, listener.port),
+                path=path,
+                query=query,
+                match=match.match,
             )
             self.local_response(action.redirect.status, "", ((self.location_field, location),))
             return None
@@ -193,8 +197,12 @@ class BackendExchange:
         """The balancer's pick; None when there is none (and the client was answered)."""
         listener = self.downstream.server.spec
         backend = live.choose(
-            self.downstream.peer[0], self.runtime.next_sequence(), listener.address,
-            listener.port, now=now, avoid=avoid,
+            self.downstream.peer[0],
+            self.runtime.next_sequence(),
+            listener.address,
+            listener.port,
+            now=now,
+            avoid=avoid,
         )
         if backend is None and avoid:
             self.local_response(502, f"cannot connect to any backend of {live.spec.key}")
@@ -204,7 +212,11 @@ class BackendExchange:
         return backend
 
     def _spawn_task(
-        self, live: LiveBackendSet | None, backend: Backend | None, now: float, *,
+        self,
+        live: LiveBackendSet | None,
+        backend: Backend | None,
+        now: float,
+        *,
         stale_retry: bool,
     ) -> None:
         """Start the task that forwards the request (see ``_run``)."""
@@ -215,7 +227,11 @@ class BackendExchange:
         self.task.add_done_callback(self.runtime.tasks.discard)
 
     async def _run(
-        self, live: LiveBackendSet | None, backend: Backend | None, now: float, *,
+        self,
+        live: LiveBackendSet | None,
+        backend: Backend | None,
+        now: float,
+        *,
         stale_retry: bool,
     ) -> None:
         """The task: route first when ``live`` is None, connect and forward (see

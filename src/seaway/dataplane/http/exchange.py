@@ -50,9 +50,11 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _NO_BACKENDS: frozenset[Backend] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through
+# object.__setattr__, and one is built per request. Nothing changes a head once made.
+@dataclass(slots=True)
 class RequestHead:
-    """A parsed request head, as the client sent it."""
+    """A parsed request head, as the client sent it (never changed once made)."""
 
     method: str
     target: str
@@ -349,20 +351,18 @@ class Exchange(BackendExchange):
             return
         self._response_began()
         head = self.head
-        out = hdr.response_headers(fields)
+        out, length, chunked, upgrade = hdr.response_fields(fields)
         if self.action is not None and self.action.response_headers is not None:
             out = self.action.response_headers.apply(out)
-        lower = {name.lower() for name, _ in fields}
         if status == 101 and head.upgrade is not None:
-            upgrade = _field(fields, "upgrade") or head.upgrade
-            out += [("Connection", "upgrade"), ("Upgrade", upgrade)]
+            out += [("Connection", "upgrade"), ("Upgrade", upgrade or head.upgrade)]
         elif head.method == "HEAD" or status in NO_CONTENT:
-            if "content-length" in lower and head.method == "HEAD":
-                out.append(("Content-Length", _field(fields, "content-length") or "0"))
-        elif "content-length" in lower and "transfer-encoding" not in lower:
-            out.append(("Content-Length", _field(fields, "content-length") or "0"))
+            if length is not None and head.method == "HEAD":
+                out.append(("Content-Length", length))
+        elif length is not None and not chunked:
+            out.append(("Content-Length", length))
         else:
-            self.upstream_close_delimited = "transfer-encoding" not in lower
+            self.upstream_close_delimited = not chunked
             if head.version == "1.1":
                 self.chunked_out = True
                 out.append(("Transfer-Encoding", "chunked"))

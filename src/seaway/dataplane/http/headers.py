@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import NamedTuple
 
 Headers = list[tuple[str, str]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -35,15 +36,6 @@ _RESPONSE_DROP = HOP_BY_HOP | {"content-length"}
 _FORWARDING = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"})
 # The pseudonym seaway uses in Via (RFC 9110 section 7.6.3 allows one instead of a host).
 VIA = "1.1 seaway"
-
-
-def connection_tokens(headers: Sequence[tuple[str, str]]) -> set[str]:
-    """The lower-case options of every Connection field."""
-    tokens: set[str] = set()
-    for name, value in headers:
-        if name.lower() == "connection":
-            tokens.update(t.strip().lower() for t in value.split(",") if t.strip())
-    return tokens
 
 
 def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
@@ -81,14 +73,19 @@ def request_headers(
     client reached seaway ("https" on TLS listeners), for X-Forwarded-Proto and
     Forwarded.
     """
-    drop = _REQUEST_DROP | connection_tokens(headers)
-    result: Headers = []
+    # One pass, lower-casing each name once (this runs for every request).
+    result: Headers = [("Host", host)]
+    kept_lower: list[str] = []
+    prior_via: list[str] = []
     prior_xff: list[str] = []
     prior_forwarded: list[str] = []
+    options: list[str] = []
     proto = forwarded_host = None
     for name, value in headers:
         lower = name.lower()
-        if lower in drop or lower == "host":
+        if lower in _REQUEST_DROP or lower == "host":
+            if lower == "connection":
+                options.append(value)
             continue
         if lower in _FORWARDING:
             if trusted:
@@ -101,18 +98,60 @@ def request_headers(
                 else:
                     forwarded_host = forwarded_host or value
             continue
+        if lower == "via":
+            prior_via.append(value)  # sent on as one field, with seaway's hop added
+            continue
         result.append((name, value))
-    result.insert(0, ("Host", host))
+        kept_lower.append(lower)
+    if options:
+        result = _without_options(result, kept_lower, options, offset=1)
     if upgrade is not None:
         result.append(("Connection", "upgrade"))
         result.append(("Upgrade", upgrade))
     result.append(("X-Forwarded-For", ", ".join([*prior_xff, client_ip])))
     result.append(("X-Forwarded-Proto", proto or scheme))
     result.append(("X-Forwarded-Host", forwarded_host or host))
-    this_hop = f"for={_forwarded_node(client_ip)};host={_quoted(host)};proto={scheme}"
-    result.append(("Forwarded", ", ".join([*prior_forwarded, this_hop])))
-    result.append(("Via", _via(headers)))
+    this_hop = _forwarded_hop(client_ip, host, scheme)
+    result.append(("Forwarded", ", ".join([*prior_forwarded, this_hop]) if trusted else this_hop))
+    result.append(("Via", ", ".join([*prior_via, VIA]) if prior_via else VIA))
     return result
+
+
+# Connection values that name no other field: the usual ones, checked first.
+_PLAIN_OPTIONS = frozenset({"keep-alive", "close", "Keep-Alive", "Close"})
+
+
+def _without_options(
+    fields: Headers, lower_names: list[str], connection_values: list[str], *, offset: int
+) -> Headers:
+    """``fields`` without those the Connection values name (RFC 9110 section 7.6.1);
+    ``lower_names[i]`` is the lower-case name of ``fields[offset + i]``."""
+    if all(value in _PLAIN_OPTIONS for value in connection_values):
+        return fields
+    named = {t.strip().lower() for value in connection_values for t in value.split(",")}
+    named.discard("")
+    if not any(lower in named for lower in lower_names):
+        return fields  # the usual case: "keep-alive" or "close", already dropped
+    kept = fields[:offset]
+    kept += [f for f, lower in zip(fields[offset:], lower_names, strict=True) if lower not in named]
+    return kept
+
+
+# Forwarded elements by (client, host, scheme): the same few for every request of a
+# keep-alive connection, so built once. Bounded: emptied when it reaches the limit.
+_HOPS: dict[tuple[str, str, str], str] = {}
+_HOPS_LIMIT = 4096
+
+
+def _forwarded_hop(client_ip: str, host: str, scheme: str) -> str:
+    """This hop's Forwarded element (RFC 7239 section 4)."""
+    key = (client_ip, host, scheme)
+    hop = _HOPS.get(key)
+    if hop is None:
+        if len(_HOPS) >= _HOPS_LIMIT:
+            _HOPS.clear()
+        hop = _HOPS[key] = f"for={_forwarded_node(client_ip)};host={_quoted(host)};proto={scheme}"
+    return hop
 
 
 def _quoted(value: str) -> str:
@@ -120,44 +159,82 @@ def _quoted(value: str) -> str:
     return f'"{value}"' if any(c in value for c in ':[]"') else value
 
 
-def _via(headers: Sequence[tuple[str, str]]) -> str:
-    prior = [v for n, v in headers if n.lower() == "via"]
-    return ", ".join([*prior, VIA])
+class ResponseFields(NamedTuple):
+    """A backend's response fields as the client gets them, and what frames the body."""
+
+    fields: Headers  # without hop-by-hop and framing fields, with Via appended
+    content_length: str | None  # the first Content-Length, as sent
+    chunked: bool  # a Transfer-Encoding field was present
+    upgrade: str | None  # the first Upgrade field (for a 101)
 
 
-def response_headers(headers: Sequence[tuple[str, str]]) -> Headers:
-    """The backend's fields as the client gets them (without framing fields), plus Via."""
-    drop = _RESPONSE_DROP | connection_tokens(headers)
-    result = [(n, v) for n, v in headers if n.lower() not in drop and n.lower() != "via"]
-    result.append(("Via", _via(headers)))
-    return result
+def response_fields(headers: Sequence[tuple[str, str]]) -> ResponseFields:
+    """The backend's fields as the client gets them (without framing fields), plus Via,
+    in one pass that lower-cases each name once (this runs for every response)."""
+    result: Headers = []
+    kept_lower: list[str] = []
+    prior_via: list[str] = []
+    options: list[str] = []
+    length: str | None = None
+    chunked = False
+    upgrade: str | None = None
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _RESPONSE_DROP:
+            if lower == "content-length":
+                if length is None:
+                    length = value
+            elif lower == "transfer-encoding":
+                chunked = True
+            elif lower == "connection":
+                options.append(value)
+            elif lower == "upgrade" and upgrade is None:
+                upgrade = value
+            continue
+        if lower == "via":
+            prior_via.append(value)
+            continue
+        result.append((name, value))
+        kept_lower.append(lower)
+    if options:
+        result = _without_options(result, kept_lower, options, offset=0)
+    result.append(("Via", ", ".join([*prior_via, VIA]) if prior_via else VIA))
+    return ResponseFields(result, length, chunked, upgrade)
 
 
 def encode_head(start_line: str, headers: Sequence[tuple[str, str]]) -> bytes:
     """A start line and header block, CRLF-terminated.
 
-    Raises ValueError for a field that would break the framing (CR, LF or NUL), which
-    can only come from configuration (the parsers reject such input).
+    Raises ValueError for a field that would break the framing (CR, LF or NUL, or an
+    empty name), which can only come from configuration: the parsers reject such input,
+    and names from configuration are checked to be tokens when it is read.
     """
-    parts = [start_line, "\r\n"]
-    for name, value in headers:
-        if not name or ":" in name:
-            raise ValueError(f"invalid header field {name!r}")
-        parts += (name, ": ", value, "\r\n")
-    parts.append("\r\n")
-    text = "".join(parts)
-    # One scan of the whole block rather than three per field (this runs twice per
-    # request): a CR or LF inside a field adds to the count of line ends.
+    # Joined in C (map over ": ".join), as this runs twice per request.
+    if headers:
+        text = f"{start_line}\r\n{_CRLF.join(map(_COLON.join, headers))}\r\n\r\n"
+    else:
+        text = f"{start_line}\r\n\r\n"
+    # One scan of the whole block: a CR or LF inside a field adds to the count of line
+    # ends; an empty name leaves a line that starts with ":".
     line_ends = len(headers) + 2
-    if text.count("\r") != line_ends or text.count("\n") != line_ends or "\0" in text:
+    if (
+        text.count("\r") != line_ends
+        or text.count("\n") != line_ends
+        or "\0" in text
+        or "\n:" in text
+    ):
         _check_fields(headers)
     return text.encode("latin-1")
 
 
+_CRLF = "\r\n"
+_COLON = ": "
+
+
 def _check_fields(headers: Sequence[tuple[str, str]]) -> None:
-    """Raise ValueError naming the first field with a CR, LF or NUL."""
+    """Raise ValueError naming the first field with a CR, LF or NUL, or no name."""
     for name, value in headers:
-        if any(c in name or c in value for c in "\r\n\0"):
+        if not name or any(c in name or c in value for c in "\r\n\0"):
             raise ValueError(f"invalid header field {name!r}")
 
 
@@ -185,9 +262,7 @@ def h2_fields(headers: Sequence[tuple[str, str]], *, keep_te_trailers: bool = Fa
 
 def wants_trailers(headers: Sequence[tuple[str, str]]) -> bool:
     """Whether the client sent ``TE: trailers``."""
-    return any(
-        name.lower() == "te" and "trailers" in value.lower() for name, value in headers
-    )
+    return any(name.lower() == "te" and "trailers" in value.lower() for name, value in headers)
 
 
 def join_cookies(headers: Sequence[tuple[str, str]]) -> Headers:

@@ -294,11 +294,9 @@ class StreamExchange(BackendExchange):
         if self.finished.done() or self.response_started:
             return
         self._response_began()
-        out = hdr.response_headers(fields)
+        out, length, chunked, _ = hdr.response_fields(fields)
         if self.action is not None and self.action.response_headers is not None:
             out = self.action.response_headers.apply(out)
-        length = _field([(n.lower(), v) for n, v in fields], "content-length")
-        chunked = any(n.lower() == "transfer-encoding" for n, _ in fields)
         block = [(":status", str(status)), *hdr.h2_fields(out)]
         if length is not None and not chunked:
             block.append(("content-length", length))
