@@ -62,18 +62,27 @@ class RoundRobinBalancer(Balancer):
         if self._slow_start is not None and now is not None:
             self._now = now
             self._starts.stamp(now)
+        heap = self._heap
+        if not avoid and heap:
+            # The usual pick (nothing to avoid): the earliest deadline moves on by one
+            # period, in one sift, and no backend is hashed for an empty ``avoid``.
+            deadline, index, backend = heap[0]
+            heapq.heapreplace(
+                heap, (deadline + 1.0 / self._weight(backend, self._now), index, backend)
+            )
+            return backend
         skipped: list[tuple[float, int, Backend]] = []
         chosen: Backend | None = None
-        while self._heap:
-            deadline, index, backend = heapq.heappop(self._heap)
+        while heap:
+            deadline, index, backend = heapq.heappop(heap)
             if backend in avoid:
                 skipped.append((deadline, index, backend))
                 continue
             heapq.heappush(
-                self._heap, (deadline + 1.0 / self._weight(backend, self._now), index, backend)
+                heap, (deadline + 1.0 / self._weight(backend, self._now), index, backend)
             )
             chosen = backend
             break
         for item in skipped:
-            heapq.heappush(self._heap, item)
+            heapq.heappush(heap, item)
         return chosen

@@ -72,36 +72,42 @@ class BackendExchange:
     # A redirect's Location field, named as the client's protocol writes names.
     location_field = "Location"
 
+    # Where an attribute starts from a constant, the constant is the class's: an
+    # exchange is made per request, and setting twenty attributes each time costs
+    # more than reading the class's until the first write.
+    #
+    # For the access log: body bytes each way, when the backend was asked last, and
+    # how long it took to answer (perf_counter seconds; see ``received_at``).
+    asked_at = 0.0
+    request_body_bytes = 0
+    response_body_bytes = 0
+    last_backend: Backend | None = None
+    upstream_ttfb: float | None = None
+    body_sent = False
+    # The backend side.
+    upstream: Upstream | None = None
+    backend: Backend | None = None
+    live: LiveBackendSet | None = None
+    backend_counters: BackendCounters | None = None
+    action: RouteAction | None = None
+    match: RouteMatchResult | None = None
+    reused = False
+    sending = False
+    sent_at = 0.0
+    started_at = 0.0
+    # The response side.
+    status = 0
+    response_started = False
+    task: asyncio.Task[None] | None = None
+    _timer: asyncio.TimerHandle | None = None
+
     def __init__(self, downstream: Downstream) -> None:
         self.downstream = downstream
         self.runtime = downstream.runtime
-        # For the access log: when the head was read, body bytes each way, the backend
-        # asked last and how long it took to answer. perf_counter, not loop.time():
-        # uvloop's clock counts whole milliseconds.
+        # When the head was read. perf_counter, not loop.time(): uvloop's clock counts
+        # whole milliseconds.
         self.received_at = time.perf_counter()
-        self.asked_at = 0.0
-        self.request_body_bytes = 0
-        self.response_body_bytes = 0
-        self.last_backend: Backend | None = None
-        self.upstream_ttfb: float | None = None
-        self.body_sent = False
-        # The backend side.
-        self.upstream: Upstream | None = None
-        self.backend: Backend | None = None
-        self.live: LiveBackendSet | None = None
-        self.backend_counters: BackendCounters | None = None
-        self.action: RouteAction | None = None
-        self.match: RouteMatchResult | None = None
-        self.reused = False
-        self.sending = False
-        self.sent_at = 0.0
-        self.started_at = 0.0
-        # The response side.
-        self.status = 0
-        self.response_started = False
         self.finished: asyncio.Future[str] = self.runtime.loop.create_future()
-        self.task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
 
     # -- what each protocol does its own way ---------------------------------------------
 

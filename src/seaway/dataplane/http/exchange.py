@@ -71,6 +71,19 @@ class Exchange(BackendExchange):
     """The forwarding of one request (see the module docstring)."""
 
     head: RequestHead
+    # Constant starting values are the class's (see BackendExchange).
+    buffered = 0
+    # (path, query, Host or the target's authority), set when the request is routed.
+    target: tuple[str, str, str] = ("/", "", "")
+    # The response side.
+    response_complete = False
+    chunked_out = False
+    close_delimited_out = False
+    upstream_close_delimited = False
+    tunnel = False
+    # The HTTP/1.1 connection whose response timer this exchange armed.
+    _timed_upstream: UpstreamConnection | None = None
+    _upstream_paused = False
 
     def __init__(self, client: ClientConnection, head: RequestHead) -> None:
         super().__init__(client)
@@ -78,23 +91,11 @@ class Exchange(BackendExchange):
         self.head = head
         # Request body held until it can be written to a backend.
         self.chunks: collections.deque[bytes] = collections.deque()
-        self.buffered = 0
         self.body_done = head.body == "none"
         # The backend side.
         self.trailers_out: list[tuple[str, str]] = []
-        # (path, query, Host or the target's authority), set when the request is routed.
-        self.target: tuple[str, str, str] = ("/", "", "")
-        # The response side.
-        self.response_complete = False
-        self.chunked_out = False
-        self.close_delimited_out = False
         self.close_after = not head.keep_alive
-        self.upstream_close_delimited = False
-        self.tunnel = False
         self.tunnel_input: list[bytes] = []
-        # The HTTP/1.1 connection whose response timer this exchange armed.
-        self._timed_upstream: UpstreamConnection | None = None
-        self._upstream_paused = False
 
     # -- from the client connection ---------------------------------------------------
 
