@@ -37,6 +37,7 @@ from seaway.dataplane.proxy.plane import ProxyDataPlane
 from seaway.health.scheduler import HealthCheckScheduler
 from seaway.model.cluster import ClusterState
 from seaway.model.errors import ConfigError, InvalidConfiguration
+from seaway.shared_state import WorkerState
 from seaway.sources.files import FileSource, load_paths
 
 log = logging.getLogger("seaway")
@@ -178,6 +179,9 @@ class Seaway:
     accepting for the shutdown delay, stops accepting, waits for open connections
     (up to ``drainTimeoutSeconds``, 0: until they end), then ``serve`` returns.
     ``request_reload`` (SIGHUP) reads the files at once.
+
+    ``shared_state`` (a worker of ``seaway run --workers N``): the connection counts
+    and ClientIP affinity shared with the other workers, given to both proxies.
     """
 
     def __init__(
@@ -192,6 +196,7 @@ class Seaway:
         admin_token_file: str | None = None,
         access_log: AccessLogSpec | None = None,
         dataplane: str = "proxy",
+        shared_state: WorkerState | None = None,
     ) -> None:
         self._rng = rng or random.Random()
         # Observability (docs/operations.md): the access log writer (its target comes
@@ -220,6 +225,7 @@ class Seaway:
                 rng=self._rng,
                 on_health_event=self.record_health_event,
                 access_log=self.access_log,
+                shared=shared_state.plane("l4") if shared_state is not None else None,
             )
         self._dataplanes: list[DataPlane] = list(
             dataplanes
@@ -229,6 +235,7 @@ class Seaway:
                     rng=self._rng,
                     on_health_event=self.record_health_event,
                     access_log=self.access_log,
+                    shared=shared_state.plane("http") if shared_state is not None else None,
                 ),
             ]
         )

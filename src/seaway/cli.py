@@ -88,7 +88,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     if args.workers > 1 and args.worker_index is None:
         return _supervise_workers(args)
+    shared_state = None
     if args.worker_index is not None:
+        from seaway.shared_state import SharedStateError, attach_worker  # noqa: PLC0415
         from seaway.workers import die_with_parent, share_listeners  # noqa: PLC0415
 
         share_listeners()
@@ -96,6 +98,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger("seaway").info(
             "worker %d (pid %d): listeners bound with SO_REUSEPORT", args.worker_index, os.getpid()
         )
+        if args.shared_state:
+            try:
+                shared_state = attach_worker(args.shared_state, args.worker_index)
+            except SharedStateError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
     if args.dataplane == "nftables":
         from seaway.dataplane.nftables.host import why_unavailable  # noqa: PLC0415
 
@@ -112,11 +120,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             shutdown_delay=args.shutdown_delay,
             admin_token_file=args.admin_token_file,
             access_log=(
-                AccessLogSpec(args.access_log, args.access_log_format)
-                if args.access_log
-                else None
+                AccessLogSpec(args.access_log, args.access_log_format) if args.access_log else None
             ),
             dataplane=args.dataplane,
+            shared_state=shared_state,
         )
         apps.append(app)
         try:
@@ -149,12 +156,15 @@ def _supervise_workers(args: argparse.Namespace) -> int:
     from seaway.core.config import join_host_port  # noqa: PLC0415
     from seaway.http1.address import parse_host_port  # noqa: PLC0415
     from seaway.model.errors import InvalidConfiguration  # noqa: PLC0415
+    from seaway.shared_state import SharedRegion  # noqa: PLC0415
     from seaway.sources.files import load_paths  # noqa: PLC0415
     from seaway.workers import Supervisor, worker_admin_address, worker_argv  # noqa: PLC0415
 
     if args.dataplane != "proxy":
-        print("error: --workers needs --dataplane proxy (the kernel already uses every "
-              "core)", file=sys.stderr)
+        print(
+            "error: --workers needs --dataplane proxy (the kernel already uses every core)",
+            file=sys.stderr,
+        )
         return 1
     try:
         state = load_paths(args.file)
@@ -165,9 +175,7 @@ def _supervise_workers(args: argparse.Namespace) -> int:
         return 1
     try:
         host, port = parse_host_port(args.admin or state.settings.admin_address)
-        admins = [
-            join_host_port(*worker_admin_address(host, port, i)) for i in range(args.workers)
-        ]
+        admins = [join_host_port(*worker_admin_address(host, port, i)) for i in range(args.workers)]
         token_file = args.admin_token_file or state.settings.admin_token_file
         if token_file:
             read_token_file(token_file)
@@ -178,8 +186,20 @@ def _supervise_workers(args: argparse.Namespace) -> int:
     logging.getLogger("seaway").info(
         "starting %d workers; admin APIs on %s", args.workers, ", ".join(admins)
     )
-    supervisor = Supervisor(lambda i: worker_argv(args, i, admins[i]), args.workers)
-    return supervisor.run()
+    # Connection counts and ClientIP affinity, shared by the workers; the file is
+    # removed when the supervisor returns or raises.
+    try:
+        shared = SharedRegion.create(args.workers)
+    except OSError as exc:
+        print(f"error: cannot create the workers' shared state: {exc}", file=sys.stderr)
+        return 1
+    with shared:
+        supervisor = Supervisor(
+            lambda i: worker_argv(args, i, admins[i], shared_state=str(shared.path)),
+            args.workers,
+            on_exit=shared.clear_row,
+        )
+        return supervisor.run()
 
 
 def cmd_node_agent(args: argparse.Namespace) -> int:
@@ -293,8 +313,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         svc = find_service(state, args.service)
         rules = (state.get("kernelRules") or {}).get(f"{svc.get('namespace')}/{svc.get('name')}")
         if rules:
-            print("\nKernel rules (nftables data plane; `nft list table ip seaway` shows "
-                  "them with counters):")
+            print(
+                "\nKernel rules (nftables data plane; `nft list table ip seaway` shows "
+                "them with counters):"
+            )
             print(rules)
     except (OSError, AdminAuthError, UnknownService) as exc:
         print(f"error: {exc.args[0] if isinstance(exc, UnknownService) else exc}", file=sys.stderr)
@@ -401,11 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
         "worker I serves the admin API on its port + I (docs/operations.md)",
     )
     run.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    run.add_argument("--shared-state", help=argparse.SUPPRESS)  # path, from the supervisor
     run.set_defaults(func=cmd_run)
 
-    agent = sub.add_parser(
-        "node-agent", help="a kube-proxy compatible health server for one node"
-    )
+    agent = sub.add_parser("node-agent", help="a kube-proxy compatible health server for one node")
     agent.add_argument("-f", "--file", action="append", required=True, help="file or directory")
     agent.add_argument("--node", required=True, help="the name of the Node this agent is for")
     agent.add_argument(

@@ -9,8 +9,11 @@ SIGHUP, restarts a worker that died unexpectedly (a bounded number of times), an
 exits when the workers have exited after a stop.
 
 Worker I serves the admin API on the configured port + I (port 0: each its own
-ephemeral port). What the workers share and what they do not is in
-docs/operations.md ("Several worker processes").
+ephemeral port). The workers share connection counts and ClientIP affinity through a
+file in /dev/shm that the parent creates before the first worker and removes when it
+exits (``seaway.shared_state``); the parent zeroes a dead worker's counts before it
+restarts it. What the workers share and what they do not is in docs/operations.md
+("Several worker processes").
 """
 
 from __future__ import annotations
@@ -74,12 +77,17 @@ def die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def worker_argv(args: argparse.Namespace, index: int, admin: str) -> list[str]:
-    """The command line of worker ``index``: the parent's ``seaway run`` options."""
+def worker_argv(
+    args: argparse.Namespace, index: int, admin: str, shared_state: str | None = None
+) -> list[str]:
+    """The command line of worker ``index``: the parent's ``seaway run`` options, and
+    the path of the state the workers share (``seaway.shared_state``)."""
     argv = [sys.executable, "-m", "seaway", "--log-level", args.log_level, "run"]
     for path in args.file:
         argv += ["-f", path]
     argv += ["--admin", admin, "--worker-index", str(index)]
+    if shared_state is not None:
+        argv += ["--shared-state", shared_state]
     if args.state_file:
         argv += ["--state-file", args.state_file]
     if args.shutdown_delay is not None:
@@ -93,7 +101,9 @@ def worker_argv(args: argparse.Namespace, index: int, admin: str) -> list[str]:
 
 class Supervisor:
     """Starts ``count`` workers (``argv_for(index)``) and keeps them running until a
-    stop signal; see the module docstring."""
+    stop signal; see the module docstring. ``on_exit(index)`` is called when worker
+    ``index`` has exited, before it is started again (the shared connection counts
+    of a dead worker are zeroed there)."""
 
     def __init__(
         self,
@@ -102,9 +112,11 @@ class Supervisor:
         *,
         restart_limit: int = RESTART_LIMIT,
         restart_window: float = RESTART_WINDOW,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self._argv_for = argv_for
         self._count = count
+        self._on_exit = on_exit
         self._restart_limit = restart_limit
         self._restart_window = restart_window
         self._workers: dict[int, subprocess.Popen[bytes]] = {}
@@ -148,6 +160,8 @@ class Supervisor:
                 if code is None:
                     continue
                 del self._workers[index]
+                if self._on_exit is not None:
+                    self._on_exit(index)
                 if stopping:
                     if code != 0:
                         log.warning("worker %d exited with status %d", index, code)

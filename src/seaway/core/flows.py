@@ -3,7 +3,9 @@
 Used for UDP flows (client -> backend socket) and ClientIP session affinity
 (client IP -> backend). Every operation is O(1): an insertion-ordered dict kept in
 least-recently-used order (``move_to_end`` on each hit). Time is passed in, so the
-table is pure and tests use exact times.
+table is pure and tests use exact times. (The workers of ``seaway run --workers N``
+keep ClientIP affinity in one table they share instead:
+``seaway.core.sharing.SharedAffinityTable``, with the same ``get``/``put``/``expire``.)
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """LiveBackendSet: a backend set as a proxy serves it — its balancer and its affinity table.
 
 Pure (time is passed in): the L4 and the L7 proxies hold one per backend set and ask
-it which backend a new flow or request goes to.
+it which backend a new flow or request goes to. In a worker of several
+(``seaway run --workers N``) the data plane passes the state shared between the
+workers (``seaway.core.sharing.SharedState``): the set's connection counts and its
+ClientIP affinity then live there, under keys made from the set's key.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ import random
 from collections.abc import Set
 
 from seaway.core.balancers.base import DESTINATION_HASH, SOURCE_HASH, Balancer
+from seaway.core.balancers.connection_counts import ConnectionCounts
 from seaway.core.balancers.registry import balancer_for
 from seaway.core.config import Backend, BackendSet
 from seaway.core.flows import FlowTable
 from seaway.core.hashing import destination_hash, flow_hash, source_hash
+from seaway.core.sharing import SharedAffinityTable, SharedState
 
 # How many clients sessionAffinity remembers per backend set. kube-proxy's iptables
 # "recent" module keeps 200 by default (ip_list_tot); seaway keeps far more, and
@@ -26,21 +31,43 @@ class LiveBackendSet:
 
     Owned by a data plane; updated in place when the set changes, so that
     listeners and connections holding it always see the current backends.
+    ``shared`` (workers only) is where the set keeps its connection counts and its
+    affinity entries, so that every worker sees them; without it both are this
+    process's own. Entries are keyed by ``shared.scope`` and ``spec.key``.
     """
 
-    __slots__ = ("_by_key", "affinity", "balancer", "rng", "spec")
+    __slots__ = ("_by_key", "_shared", "affinity", "balancer", "rng", "spec")
 
-    def __init__(self, spec: BackendSet, *, rng: random.Random) -> None:
+    def __init__(
+        self, spec: BackendSet, *, rng: random.Random, shared: SharedState | None = None
+    ) -> None:
         self.rng = rng
         self.spec = spec
-        self.balancer: Balancer = balancer_for(spec, rng=rng)
+        self._shared = shared
+        self.balancer: Balancer = self._new_balancer(spec)
         self._by_key: dict[str, Backend] = {b.key: b for b in spec.backends}
-        self.affinity: FlowTable[str, str] | None = self._affinity_table(spec)
+        self.affinity: FlowTable[str, str] | SharedAffinityTable | None = self._affinity_table(spec)
 
-    @staticmethod
-    def _affinity_table(spec: BackendSet) -> FlowTable[str, str] | None:
+    @property
+    def name(self) -> str:
+        """The key of the set's shared entries: the plane's scope and the set's key."""
+        scope = self._shared.scope if self._shared is not None else ""
+        return f"{scope}\0{self.spec.key}"
+
+    def _new_balancer(self, spec: BackendSet) -> Balancer:
+        balancer = balancer_for(spec, rng=self.rng)
+        counts = _counts_of(balancer)
+        if counts is not None and self._shared is not None:
+            counts.share(self._shared.counts, self.name)
+        return balancer
+
+    def _affinity_table(self, spec: BackendSet) -> FlowTable[str, str] | SharedAffinityTable | None:
         if spec.affinity_timeout is None or spec.affinity_timeout <= 0:
             return None
+        if self._shared is not None:
+            return SharedAffinityTable(
+                self._shared.affinity, self.name, spec.affinity_timeout, spec.backends
+            )
         # kube-proxy refreshes the client's entry on every new connection and forgets
         # it after timeoutSeconds without one: an idle timeout, as FlowTable keeps.
         return FlowTable(AFFINITY_TABLE_SIZE, spec.affinity_timeout)
@@ -54,12 +81,19 @@ class LiveBackendSet:
             or spec.maglev_table_size != old.maglev_table_size
             or spec.slow_start_window != old.slow_start_window
         ):
-            self.balancer = balancer_for(spec, rng=self.rng)
+            previous = self.balancer
+            self.balancer = self._new_balancer(spec)
+            old_counts = _counts_of(previous)
+            if old_counts is not None and _counts_of(self.balancer) is None:
+                # Nobody will count this worker's open connections down any more.
+                old_counts.release()
         elif spec.backends != old.backends:
             self.balancer.update(spec.backends)
         self._by_key = {b.key: b for b in spec.backends}
         if spec.affinity_timeout != old.affinity_timeout:
             self.affinity = self._affinity_table(spec)
+        elif isinstance(self.affinity, SharedAffinityTable) and spec.backends != old.backends:
+            self.affinity.update_backends(spec.backends)
 
     def has(self, backend: Backend) -> bool:
         """Whether ``backend`` is still a member of the set."""
@@ -106,3 +140,9 @@ class LiveBackendSet:
         """Forget clients idle past the affinity timeout."""
         if self.affinity is not None:
             self.affinity.expire(now)
+
+
+def _counts_of(balancer: Balancer) -> ConnectionCounts | None:
+    """The connection counts a balancer balances on, if it keeps any."""
+    counts = getattr(balancer, "counts", None)
+    return counts if isinstance(counts, ConnectionCounts) else None

@@ -15,7 +15,8 @@ paths:
   put back with its weight at the moment it is picked (``EdfScheduler::pickAndAdd``).
 
 "Active requests" are what ``started``/``ended`` count: connections at L4, requests at
-L7. seaway decides between the two paths at every pick (Envoy at every host-set
+L7, summed over the workers of ``seaway run --workers N`` (``ConnectionCounts.share``).
+seaway decides between the two paths at every pick (Envoy at every host-set
 change), so the weighted path ends as soon as the last slow start does.
 """
 
