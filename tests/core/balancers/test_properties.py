@@ -71,12 +71,13 @@ def test_maglev_table_does_not_depend_on_backend_order(
 
 @settings(max_examples=150)
 @given(data=st.data(), m=TABLE_SIZES)
-def test_maglev_removing_a_backend_moves_its_entries_and_few_others(
+def test_maglev_removing_a_backend_moves_its_entries_and_at_most_half_of_the_rest(
     data: st.DataObject, m: int
 ) -> None:
-    # Maglev is not minimally disruptive: a removal also moves some other entries, more
-    # so when M / N is small. With M at least 50 * N (the paper asks for M >> N; seaway's
-    # default 65537 gives that up to 1300 backends) the extra stays under M / 5.
+    # Maglev is not minimally disruptive: a removal also moves some other entries. One
+    # case can move many (a search over 20,000 random removals with M 251 or 1021 and 2
+    # to 5 backends found at most 42 % of M beyond the removed backend's own entries);
+    # on average it moves few (the next test).
     keys = sorted(data.draw(key_sets(2, m // 50)))
     gone = data.draw(st.integers(0, len(keys) - 1))
     rest = keys[:gone] + keys[gone + 1 :]
@@ -85,7 +86,29 @@ def test_maglev_removing_a_backend_moves_its_entries_and_few_others(
     own = before.count(keys[gone])
     moved = sum(1 for b, a in zip(before, after, strict=True) if b != a)
     assert keys[gone] not in after
-    assert own <= moved <= own + m // 5
+    assert own <= moved <= own + m // 2
+
+
+def test_maglev_removals_move_few_other_entries_on_average() -> None:
+    # 400 seeded removals, 2 to 20 backends, M = 1021 (M >= 50 N, as the paper asks
+    # M >> N): beyond the removed backend's own entries, a removal moves 2-3 % of the
+    # table on average (measured); modulo hashing would move most of it.
+    rng = random.Random(20261122)
+    m = 1021
+    extra = []
+    for _ in range(400):
+        count = rng.randint(2, 20)
+        keys = sorted(
+            {f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.1:{p}" for p in range(1, count + 1)}
+        )
+        gone = rng.randrange(len(keys))
+        rest = keys[:gone] + keys[gone + 1 :]
+        before = [keys[i] for i in build_maglev_table([(k, 1) for k in keys], m)]
+        after = [rest[i] for i in build_maglev_table([(k, 1) for k in rest], m)]
+        own = before.count(keys[gone])
+        moved = sum(1 for b, a in zip(before, after, strict=True) if b != a)
+        extra.append((moved - own) / m)
+    assert sum(extra) / len(extra) < 0.05
 
 
 @given(weights=st.lists(st.integers(1, 9), min_size=1, max_size=10), cycles=st.integers(1, 3))
