@@ -34,8 +34,7 @@ import uvloop
 import yaml
 
 REQUEST = (
-    b"GET /small.txt HTTP/1.1\r\nHost: 127.0.92.20:8080\r\nUser-Agent: bench\r\n"
-    b"Accept: */*\r\n\r\n"
+    b"GET /small.txt HTTP/1.1\r\nHost: 127.0.92.20:8080\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
 )
 BODY = b'{"status":"ok","service":"bench","items":[1,2,3,4,5,6,7,8,9,10]}\n' * 2
 RESPONSE = (
@@ -99,13 +98,10 @@ def _manifests() -> list[dict[str, Any]]:
     # The load benchmarks' configuration: an Ingress to one Service with one endpoint.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench import contenders as ct  # noqa: PLC0415
-
     from seaway.testing.processes import free_port  # noqa: PLC0415
 
     backend = ct.Backend(ct.BACKEND_HOST, 8000, None)  # type: ignore[arg-type]
-    return ct.seaway_manifests(
-        backend, free_port(ct.SEAWAY_L4_HOST), free_port(ct.SEAWAY_L7_HOST)
-    )
+    return ct.seaway_manifests(backend, free_port(ct.SEAWAY_L4_HOST), free_port(ct.SEAWAY_L7_HOST))
 
 
 async def _measure(requests: int, runs: int) -> list[float]:
@@ -122,16 +118,16 @@ async def _measure(requests: int, runs: int) -> list[float]:
     # The listener opens (on loopback) but carries nothing: the path is driven through
     # the protocol objects.
     await plane.apply(config)
-    runtime = plane._runtime  # noqa: SLF001  (a benchmark of the plane's insides)
+    runtime = plane._runtime
     assert runtime is not None and runtime.pool is not None
-    server = next(iter(plane._servers.values()))  # noqa: SLF001
+    server = next(iter(plane._servers.values()))
     live = next(iter(runtime.sets.values()))
     backend = live.spec.backends[0]
 
     upstream = UpstreamConnection(runtime.pool, backend)
     upstream.connection_made(MemoryTransport((backend.address, backend.port)))
     runtime.pool.open[backend.key] = 1
-    runtime.pool._all.add(upstream)  # noqa: SLF001
+    runtime.pool._all.add(upstream)
     runtime.pool.idle[backend.key] = [upstream]
 
     client = ClientConnection(server)
@@ -187,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.baseline is not None:
             rounds["baseline"] += run_checkout(args.baseline, args.requests, 1)
     for name, values in rounds.items():
-        print(f"{name:9} {statistics.median(values):6.1f} µs CPU per request (median of "
-              f"{len(values)}; min {min(values):.1f}, max {max(values):.1f})")
+        print(
+            f"{name:9} {statistics.median(values):6.1f} µs CPU per request (median of "
+            f"{len(values)}; min {min(values):.1f}, max {max(values):.1f})"
+        )
     if args.baseline is not None:
         ratio = statistics.median(rounds["seaway"]) / statistics.median(rounds["baseline"])
         print(f"seaway ÷ baseline: {ratio:.2f}")
