@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Set
 
-from seaway.core.balancers.base import DESTINATION_HASH, SOURCE_HASH, Balancer
+from seaway.core.balancers.base import DESTINATION_HASH, FLOW_HASH, SOURCE_HASH, Balancer
 from seaway.core.balancers.connection_counts import ConnectionCounts
 from seaway.core.balancers.registry import balancer_for
 from seaway.core.config import Backend, BackendSet
@@ -20,6 +20,8 @@ from seaway.core.flows import FlowTable
 from seaway.core.hashing import destination_hash, flow_hash, source_hash
 from seaway.core.sharing import SharedAffinityTable, SharedState
 
+# The inputs of ``pick`` that are a hash: a balancer needing none of them gets 0.
+_HASHES = frozenset({FLOW_HASH, SOURCE_HASH, DESTINATION_HASH})
 # How many clients sessionAffinity remembers per backend set. kube-proxy's iptables
 # "recent" module keeps 200 by default (ip_list_tot); seaway keeps far more, and
 # still bounds the memory a client population can take.
@@ -117,7 +119,9 @@ class LiveBackendSet:
                 if backend is not None and backend not in avoid:
                     return backend
         needs = self.balancer.needs
-        if self.spec.hash_on == "source-ip" or SOURCE_HASH in needs:
+        if needs.isdisjoint(_HASHES):
+            key = 0  # round-robin, random, least-*: no hash to compute per pick
+        elif self.spec.hash_on == "source-ip" or SOURCE_HASH in needs:
             key = source_hash(client_address)
         elif DESTINATION_HASH in needs:
             key = destination_hash(destination_address)
