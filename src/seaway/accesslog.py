@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from seaway.core.config import join_host_port
 
@@ -51,6 +51,9 @@ QUEUE_LIMIT = 100_000
 # How often the writer checks whether the log file was moved away (logrotate), as
 # logging.handlers.WatchedFileHandler does on every record; once a second is enough.
 REOPEN_CHECK_SECONDS = 1.0
+# The writer thread writes what it holds once this many bytes of lines are waiting,
+# and whenever the queue runs empty.
+WRITE_CHUNK = 64 * 1024
 
 
 class AccessRecord(Protocol):
@@ -256,7 +259,12 @@ class AccessLog:
         self.written = 0
         self._queue: queue.Queue[object] = queue.Queue(queue_limit)
         self._thread: threading.Thread | None = None
-        self._file: IO[str] | None = None
+        # The file's descriptor (O_APPEND), or None; standard output when the path is "-".
+        self._fd: int | None = None
+        self._stdout = False
+        # Lines written since the last flush: they leave together in one write(2).
+        self._lines: list[str] = []
+        self._pending = 0
         self._inode: tuple[int, int] | None = None
         self._checked = 0.0
         self._writer_spec: AccessLogSpec | None = None
@@ -329,28 +337,43 @@ class AccessLog:
 
     def _write(self, record: AccessRecord) -> None:
         spec = self._writer_spec
-        handle = self._file
-        if spec is None or handle is None:
+        if spec is None or (self._fd is None and not self._stdout):
             return
         try:
             if spec.format == "json":
                 line = json.dumps(record.as_json(), separators=(",", ":"))
             else:
                 line = record.as_text()
-            handle.write(line + "\n")
-            self.written += 1
-        except (OSError, ValueError, TypeError) as exc:
-            log.error(
-                "cannot write the access log %s: %s; check the path and free disk space",
-                spec.path,
-                exc,
-            )
+        except (ValueError, TypeError) as exc:
+            log.error("cannot format an access log record: %s", exc)
+            return
+        self._lines.append(line + "\n")
+        self._pending += len(line) + 1
+        self.written += 1
+        if self._pending >= WRITE_CHUNK:
+            self._flush_file()
 
     def _flush_file(self) -> None:
-        if self._file is None:
+        """Write the held lines in one write(2) of whole lines.
+
+        The file is opened with O_APPEND, and Linux serialises write(2) calls on one
+        file: the lines of several workers writing to the same file never cut into each
+        other, as they could with a buffered file flushed at an arbitrary byte.
+        """
+        lines, self._lines, self._pending = self._lines, [], 0
+        if not lines:
             return
+        if self._stdout:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.write("".join(lines))
+                sys.stdout.flush()
+            return
+        if self._fd is None:
+            return
+        data = memoryview("".join(lines).encode("utf-8"))
         try:
-            self._file.flush()
+            while data:  # a short write only when the disk is full, or on a signal
+                data = data[os.write(self._fd, data) :]
         except OSError as exc:
             log.error("cannot write the access log: %s; check free disk space", exc)
 
@@ -360,14 +383,14 @@ class AccessLog:
         if spec is None:
             return
         if spec.path == "-":
-            self._file = sys.stdout
+            self._stdout = True
             return
         try:
-            self._file = open(spec.path, "a", encoding="utf-8")  # noqa: SIM115  (kept open)
-            st = os.fstat(self._file.fileno())
+            self._fd = os.open(spec.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            st = os.fstat(self._fd)
             self._inode = (st.st_dev, st.st_ino)
         except OSError as exc:
-            self._file = None
+            self._fd = None
             log.error(
                 "cannot open the access log %s: %s; access logs are off until the path is "
                 "writable (fix it, then edit the SeawayConfig or restart)",
@@ -392,10 +415,9 @@ class AccessLog:
             self._open(spec)
 
     def _close_file(self) -> None:
-        handle, self._file = self._file, None
-        if handle is not None and handle is not sys.stdout:
+        self._flush_file()
+        fd, self._fd = self._fd, None
+        self._stdout = False
+        if fd is not None:
             with contextlib.suppress(OSError):
-                handle.close()
-        elif handle is sys.stdout:
-            with contextlib.suppress(OSError, ValueError):
-                handle.flush()
+                os.close(fd)

@@ -7,6 +7,7 @@ import re
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 from seaway.accesslog import AccessLog, AccessLogSpec, ConnectionRecord
 from seaway.testing.processes import (
@@ -178,3 +179,43 @@ def test_unwritable_path_is_reported_with_what_to_do(processes: Processes, tmp_p
     wait_until(lambda: "cannot open the access log" in lb.logs(), timeout=3)
     assert "access logs are off until the path is writable" in lb.logs()
     assert free_port()  # the machine still has ports: nothing leaked a listener loop
+
+
+def _write_records(path: str, tag: str, count: int, go: Any) -> None:
+    """One writer process (a worker, as far as the log file is concerned)."""
+    log = AccessLog(AccessLogSpec(path))
+    log.start()
+    go.wait(30)  # both writers at once
+    for i in range(count):
+        # Lines of 100 B to 6 KB: a file buffer flushed when it is full would cut some.
+        size = 100 + (i * 7919) % 6000
+        log.emit(
+            ConnectionRecord(
+                time.time(), 0.0, "TCP", ("127.0.0.1", i), "l", tag * size, None, 0, 0, "ok"
+            )
+        )
+    assert log.flush(30)
+    log.close()
+
+
+def test_lines_of_two_writer_processes_never_cut_into_each_other(tmp_path: Path) -> None:
+    # `seaway run --workers N`: every worker appends to the same file.
+    import multiprocessing  # noqa: PLC0415
+
+    path = tmp_path / "shared.log"
+    context = multiprocessing.get_context("spawn")
+    go = context.Event()
+    writers = [
+        context.Process(target=_write_records, args=(str(path), tag, 10000, go)) for tag in "ab"
+    ]
+    for writer in writers:
+        writer.start()
+    go.set()
+    for writer in writers:
+        writer.join(60)
+        assert writer.exitcode == 0
+    lines = path.read_text().splitlines()
+    assert len(lines) == 20000
+    services = [json.loads(line)["service"] for line in lines]
+    assert sorted({s[0] for s in services}) == ["a", "b"]
+    assert all(len(set(s)) == 1 for s in services)
