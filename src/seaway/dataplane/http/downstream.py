@@ -16,7 +16,6 @@ yet forwarding, or while too many requests wait.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import enum
 import logging
@@ -122,11 +121,14 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] = ("", 0)
         self.parser = httptools.HttpRequestParser(self)
-        self.exchanges: collections.deque[Exchange] = collections.deque()
+        # Requests read and not yet answered, oldest first: at most MAX_PIPELINED, so a
+        # list (56 bytes empty; a deque takes 760 on every idle connection).
+        self.exchanges: list[Exchange] = []
         self.parsing: Exchange | None = None  # the exchange whose body is being read
         self.write_blocked = False
         self._listener_key = server.spec.key
-        self._blockers: set[str] = set()
+        # Why reading is paused: a few names at most, in a list (an empty set is 216 B).
+        self._blockers: list[str] = []
         self._reading_paused = False
         self._buffered = 0
         self._accepting = True
@@ -266,6 +268,9 @@ class ClientConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         head = self._request_head()
+        # The head owns the fields now; an idle connection keeps no request's fields.
+        self._headers = []
+        self._url = []
         exchange = Exchange(self, head)
         self.exchanges.append(exchange)
         self.parsing = exchange if head.body != "none" else None
@@ -434,10 +439,12 @@ class ClientConnection(asyncio.Protocol):
 
     def set_blocker(self, name: str, blocked: bool) -> None:
         """Stop reading while any reason to is present (backpressure)."""
+        blockers = self._blockers
         if blocked:
-            self._blockers.add(name)
-        else:
-            self._blockers.discard(name)
+            if name not in blockers:
+                blockers.append(name)
+        elif name in blockers:
+            blockers.remove(name)
         transport = self.transport
         if transport is None or transport.is_closing():
             return
@@ -460,7 +467,7 @@ class ClientConnection(asyncio.Protocol):
             self.close_soon()
             return
         if self.exchanges and self.exchanges[0] is exchange:
-            self.exchanges.popleft()
+            del self.exchanges[0]
         if self.transport is None:
             return
         if len(self.exchanges) < MAX_PIPELINED:
