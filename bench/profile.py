@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import contenders as ct
-from bench.load import run_wrk
+from bench.load import run_h2load, run_wrk
 from bench.tools import find_tools
 
 _LINE = re.compile(r"^(.*) (\d+)$")
@@ -67,7 +67,9 @@ def _frame(frame: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument(
-        "--scenario", choices=["l7-keepalive", "l7-close", "l4-short"], default="l7-keepalive"
+        "--scenario",
+        choices=["l7-keepalive", "l7-close", "l4-short", "h2"],
+        default="l7-keepalive",
     )
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
@@ -92,7 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             close = args.scenario != "l7-keepalive"
             connections = 64 if not close else 32
             wrk = str(tools.paths["wrk"])
-            run_wrk(wrk, url, duration=1, connections=connections, close=close)  # warm up
+            h2load = str(tools.paths["h2load"])
+
+            def drive(duration: float) -> object:
+                if args.scenario == "h2":  # as the h2 scenario of python -m bench
+                    return run_h2load(h2load, url, duration=duration, clients=16, streams=10)
+                return run_wrk(wrk, url, duration=duration, connections=connections, close=close)
+
+            drive(1)  # warm up
             raw = workdir / "profile.txt"
             record = [
                 py_spy,
@@ -107,9 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             outcome: dict[str, object] = {}
 
             def load() -> None:
-                outcome["wrk"] = run_wrk(
-                    wrk, url, duration=args.duration, connections=connections, close=close
-                )
+                outcome["load"] = drive(args.duration)
 
             thread = threading.Thread(target=load)
             thread.start()
@@ -122,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             finally:
                 thread.join(args.duration + 30)
-            print(f"load: {outcome.get('wrk')}")
+            print(f"load: {outcome.get('load')}")
             print(summarize(raw.read_text(), args.top))
             if args.svg is not None:
                 thread = threading.Thread(target=load)

@@ -103,7 +103,15 @@ class H2ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] = ("", 0)
         config = h2.config.H2Configuration(
-            client_side=False, header_encoding=None, validate_inbound_headers=True
+            client_side=False,
+            header_encoding=None,
+            validate_inbound_headers=True,
+            # What seaway sends it built from fields the inbound checks (or the HTTP/1.1
+            # parser and the configuration checks) already passed, with lower-case names
+            # and no connection-specific fields: h2's own re-validation of every
+            # outbound field is the costliest step of a response. Normalisation stays
+            # on: it keeps credentials out of the HPACK dynamic table.
+            validate_outbound_headers=False,
         )
         self.h2 = h2.connection.H2Connection(config=config)
         limits = self.runtime.settings.http
@@ -118,6 +126,9 @@ class H2ClientConnection(asyncio.Protocol):
         self._listener_key = server.spec.key
         self._idle: asyncio.TimerHandle | None = None
         self._closed = False
+        # A write of what h2 queued is scheduled for the end of this loop iteration:
+        # the frames of every stream answered meanwhile leave in one send.
+        self._write_scheduled = False
 
     # -- asyncio.Protocol -------------------------------------------------------------
 
@@ -157,7 +168,7 @@ class H2ClientConnection(asyncio.Protocol):
         except h2.exceptions.ProtocolError as exc:
             log.debug("HTTP/2 protocol error from %s: %s", self.peer, exc)
             self.runtime.listener_counters(self._listener_key).rejected += 1
-            self._write()  # h2 queued the GOAWAY
+            self._write_now()  # h2 queued the GOAWAY
             self._close_now()
             return
         for event in events:
@@ -284,7 +295,7 @@ class H2ClientConnection(asyncio.Protocol):
             log.warning("closing HTTP/2 connection from %s: rapid stream resets", self.peer)
             with contextlib.suppress(h2.exceptions.ProtocolError):
                 self.h2.close_connection(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
-            self._write()
+            self._write_now()
             self._close_now()
 
     # -- used by stream exchanges ------------------------------------------------------
@@ -406,6 +417,14 @@ class H2ClientConnection(asyncio.Protocol):
     # -- the connection ------------------------------------------------------------
 
     def _write(self) -> None:
+        """Send what h2 queued, soon: once per loop iteration, whatever called for it."""
+        if not self._write_scheduled:
+            self._write_scheduled = True
+            self.runtime.loop.call_soon(self._write_now)
+
+    def _write_now(self) -> None:
+        """Send what h2 queued, now (before a frame written past h2, or a close)."""
+        self._write_scheduled = False
         data = self.h2.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
@@ -417,7 +436,7 @@ class H2ClientConnection(asyncio.Protocol):
         self.draining = True
         # h2 refuses to send anything after its own GOAWAY, so the frame is written
         # here, after everything h2 queued, and h2 keeps serving the open streams.
-        self._write()
+        self._write_now()
         frame = GoAwayFrame(0)
         frame.last_stream_id = self.h2.highest_inbound_stream_id
         frame.error_code = h2.errors.ErrorCodes.NO_ERROR
@@ -428,7 +447,7 @@ class H2ClientConnection(asyncio.Protocol):
 
     def _close_after_flush(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self._write()
+            self._write_now()
             self.transport.close()
 
     def _close_now(self) -> None:
