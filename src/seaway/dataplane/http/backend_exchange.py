@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable
 from collections.abc import Set as AbstractSet
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from seaway.accesslog import RequestRecord
 from seaway.core.config import Backend
@@ -43,6 +43,7 @@ NO_CONTENT = frozenset({204, 304})
 LAST_CHUNK = b"0\r\n\r\n"
 
 Upstream = UpstreamConnection | H2UpstreamStream
+_NO_BACKENDS: frozenset[Backend] = frozenset()
 
 
 class Downstream(Protocol):
@@ -216,6 +217,70 @@ class BackendExchange:
             why = live.spec.empty_reason or "no usable endpoint"
             self.local_response(503, f"no backend available for {live.spec.key}: {why}")
         return backend
+
+    def _pooled(self, live: LiveBackendSet) -> bool:
+        """Whether the request goes over a pooled HTTP/1.1 connection (not an h2c stream)."""
+        raise NotImplementedError
+
+    # -- starting -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Route the request and forward it.
+
+        Over an idle pooled HTTP/1.1 connection this happens here and now, with no
+        task: the rest is driven by the connections' callbacks, and the end of the
+        exchange by a callback on ``finished``. Only when a connection must be made (or
+        waited for), or the backend speaks HTTP/2, does a task take over. The same for
+        an HTTP/1.1 request and an HTTP/2 stream.
+        """
+        try:
+            started = self._start()
+        except Exception:
+            self._forwarding_failed()
+            started = "answered"
+        if started == "task":
+            return
+        if started == "answered" and not self.finished.done():
+            self.finished.set_result("local")
+        self.finished.add_done_callback(self._ended)
+
+    def _start(self) -> Literal["answered", "attached", "task"]:
+        """Forward the request: "attached" to an idle pooled connection, "task" when a
+        task took over, "answered" when there is nothing more to do (answered here, or
+        aborted before it started)."""
+        if self.finished.done():  # aborted before it could start
+            return "answered"
+        live = self._route()
+        if live is None:
+            return "answered"
+        now = self.runtime.loop.time()
+        self.asked_at = time.perf_counter()
+        backend = self._choose(live, now, _NO_BACKENDS)
+        if backend is None:
+            return "answered"
+        pool = self.runtime.pool
+        if pool is not None and self._pooled(live):
+            upstream = pool.take_idle(backend)
+            if upstream is not None:
+                counters = self.runtime.backend_counters(live.spec.key, backend.key)
+                self._attach(upstream, backend, counters, True, now)
+                return "attached"
+        self._spawn_task(live, backend, now, stale_retry=True)
+        return "task"
+
+    def _ended(self, finished: asyncio.Future[str]) -> None:
+        """``finished`` is done on the task-less path: retry, or hand the connection on."""
+        if finished is not self.finished:
+            return
+        if finished.result() == "retry" and self.live is not None:
+            # A reused connection closed (or the stream was refused) before any
+            # response: the backend may have timed it out as we sent. Safe to resend
+            # only a request without a body (RFC 9112 section 9.3.1.1), once, over
+            # another connection.
+            self.finished = self.runtime.loop.create_future()
+            self._spawn_task(self.live, None, 0.0, stale_retry=False)
+            return
+        self._done()
 
     def _spawn_task(
         self,

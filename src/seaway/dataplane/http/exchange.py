@@ -14,10 +14,8 @@ waits for a connection. Either way ``finished`` says when the response is done.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -47,7 +45,6 @@ BodyKind = Literal["none", "length", "chunked"]
 
 # RFC 9110 section 9.2.2.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-_NO_BACKENDS: frozenset[Backend] = frozenset()
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through
@@ -136,61 +133,9 @@ class Exchange(BackendExchange):
 
     # -- starting -------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Route the request and forward it.
-
-        Over an idle pooled connection this happens here and now, with no task: the
-        rest is driven by the connections' callbacks, and the end of the exchange by a
-        callback on ``finished``. Only when a connection must be made (or waited for),
-        or the backend speaks HTTP/2, does a task take over.
-        """
-        try:
-            started = self._start()
-        except Exception:
-            self._forwarding_failed()
-            started = "answered"
-        if started == "task":
-            return
-        if started == "answered" and not self.finished.done():
-            self.finished.set_result("local")
-        self.finished.add_done_callback(self._ended)
-
-    def _start(self) -> Literal["answered", "attached", "task"]:
-        """Forward the request: "attached" to an idle pooled connection, "task" when a
-        task took over, "answered" when there is nothing more to do (answered here, or
-        aborted before it started)."""
-        if self.finished.done():  # aborted before it could start
-            return "answered"
-        live = self._route()
-        if live is None:
-            return "answered"
-        now = self.runtime.loop.time()
-        self.asked_at = time.perf_counter()
-        backend = self._choose(live, now, _NO_BACKENDS)
-        if backend is None:
-            return "answered"
-        pool = self.runtime.pool
-        if pool is not None and (live.spec.upstream_protocol != "h2c" or self.head.upgrade):
-            upstream = pool.take_idle(backend)
-            if upstream is not None:
-                counters = self.runtime.backend_counters(live.spec.key, backend.key)
-                self._attach(upstream, backend, counters, True, now)
-                return "attached"
-        self._spawn_task(live, backend, now, stale_retry=True)
-        return "task"
-
-    def _ended(self, finished: asyncio.Future[str]) -> None:
-        """``finished`` is done on the task-less path: retry, or hand the connection on."""
-        if finished is not self.finished:
-            return
-        if finished.result() == "retry" and self.live is not None:
-            # A reused connection closed before any response: the backend may have
-            # timed it out as we sent. Safe to resend only an idempotent request
-            # without a body (RFC 9112 section 9.3.1.1), once, over another connection.
-            self.finished = self.runtime.loop.create_future()
-            self._spawn_task(self.live, None, 0.0, stale_retry=False)
-            return
-        self._done()
+    def _pooled(self, live: LiveBackendSet) -> bool:
+        # An upgrade (WebSocket) is tunnelled over HTTP/1.1 even to an h2c backend.
+        return live.spec.upstream_protocol != "h2c" or self.head.upgrade is not None
 
     def _done(self) -> None:
         self._log_access()

@@ -126,8 +126,12 @@ class StreamExchange(BackendExchange):
             timeout = grpc.parse_timeout(_field(self.head.fields, "grpc-timeout"))
         if timeout is not None:
             self._deadline = self.runtime.loop.call_later(timeout, self._deadline_exceeded)
-        # Routed in the task; a refused stream or a stale pooled connection is retried once.
-        self._spawn_task(None, None, 0.0, stale_retry=True)
+        # Over an idle pooled connection at once; otherwise a task connects (and retries
+        # a refused stream or a stale pooled connection once).
+        super().start()
+
+    def _pooled(self, live: LiveBackendSet) -> bool:
+        return live.spec.upstream_protocol != "h2c"
 
     def _forwarding_failed(self) -> None:
         log.exception("forwarding stream %s %s failed", self.head.method, self.head.target)
