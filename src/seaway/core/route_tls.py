@@ -3,16 +3,18 @@
 A reference resolves to a TLS Secret of the snapshot (checked when parsed, so its key
 pair loads). Ingress ``spec.tls[].hosts`` name the SNI names its certificate answers;
 an entry without hosts gives the default certificate. A Gateway HTTPS listener's
-certificate answers its ``hostname`` (no hostname: the default). Cross-namespace
-certificate references need a ReferenceGrant, which seaway does not read: they are
-refused (Gateway API ``RefNotPermitted``).
+certificate answers its ``hostname`` (no hostname: the default). A certificate
+reference to another namespace needs a ReferenceGrant there allowing Gateways of the
+Gateway's namespace to refer to the Secret (``seaway.core.reference_grants``); without
+one it is refused (Gateway API ``RefNotPermitted``).
 """
 
 from __future__ import annotations
 
+from seaway.core.reference_grants import Reference, ReferenceGrants, refusal
 from seaway.core.tls import TlsCertificate
 from seaway.model.cluster import ClusterState
-from seaway.model.routes import CertificateRef, Gateway, GatewayListener, Ingress
+from seaway.model.routes import GATEWAY_GROUP, CertificateRef, Gateway, GatewayListener, Ingress
 from seaway.model.secrets import TLS_SECRET_TYPE
 
 # certificateRefs seaway resolves: core Secrets.
@@ -50,21 +52,24 @@ def ingress_certificates(
 
 
 def _ref_certificate(
-    state: ClusterState, gateway: Gateway, ref: CertificateRef
-) -> tuple[TlsCertificate | None, str]:
+    state: ClusterState, gateway: Gateway, ref: CertificateRef, grants: ReferenceGrants
+) -> tuple[TlsCertificate | None, str, str]:
+    """The certificate, or None with the reason and message of the problem."""
     if ref.group not in SECRET_GROUPS or ref.kind != "Secret":
-        return None, f"certificateRefs of kind {ref.group or 'core'}/{ref.kind} are not supported"
+        why = f"certificateRefs of kind {ref.group or 'core'}/{ref.kind} are not supported"
+        return None, "InvalidCertificateRef", why
     namespace = ref.namespace or gateway.meta.namespace
-    if namespace != gateway.meta.namespace:
-        return None, (
-            f"Secret {namespace}/{ref.name} is in another namespace "
-            "(needs a ReferenceGrant, which seaway does not read)"
-        )
-    return secret_certificate(state, f"{namespace}/{ref.name}")
+    reference = Reference(
+        GATEWAY_GROUP, "Gateway", gateway.meta.namespace, "", "Secret", namespace, ref.name
+    )
+    if not grants.permits(reference):
+        return None, "RefNotPermitted", refusal(reference)
+    cert, why = secret_certificate(state, f"{namespace}/{ref.name}")
+    return cert, "InvalidCertificateRef", why
 
 
 def gateway_listener_certificates(
-    state: ClusterState, gateway: Gateway, listener: GatewayListener
+    state: ClusterState, gateway: Gateway, listener: GatewayListener, grants: ReferenceGrants
 ) -> tuple[list[tuple[str, TlsCertificate]], tuple[str, str] | None]:
     """The (SNI name, certificate) pairs of an HTTPS listener, or a problem
     (reason, message) when its TLS settings cannot be served."""
@@ -72,9 +77,8 @@ def gateway_listener_certificates(
         return [], ("UnsupportedValue", f"tls mode {listener.tls_mode} is not served")
     entries: list[tuple[str, TlsCertificate]] = []
     for ref in listener.certificate_refs:
-        cert, why = _ref_certificate(state, gateway, ref)
+        cert, reason, why = _ref_certificate(state, gateway, ref, grants)
         if cert is None:
-            reason = "RefNotPermitted" if "another namespace" in why else "InvalidCertificateRef"
             return [], (reason, why)
         entries.append((listener.hostname or "", cert))
     if not entries:

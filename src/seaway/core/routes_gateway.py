@@ -5,7 +5,10 @@ seaway.io/gateway-controller``; each listens on its addresses (``spec.addresses`
 type IPAddress, else one from the pool) and its HTTP listeners' ports. An HTTPRoute
 attaches to a Gateway through ``parentRefs`` (``sectionName`` and ``port`` narrow the
 listeners), where the listener's ``allowedRoutes`` admit its namespace and kind and
-its hostnames intersect the listener's.
+its hostnames intersect the listener's. A listener's namespace selector holds
+``matchLabels`` and ``matchExpressions`` (``seaway.model.label_selectors``). A
+backendRef to a Service of another namespace is followed only when a ReferenceGrant
+there allows it (``seaway.core.reference_grants``).
 
 Precedence among the rules of every route attached to one listener, per the
 specification (HTTPRouteRule): the most specific hostname first (see
@@ -24,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from seaway.core.reference_grants import Reference, ReferenceGrants, refusal
 from seaway.core.route_backends import BackendResolver
 from seaway.core.route_tls import gateway_listener_certificates
 from seaway.core.route_views import (
@@ -183,8 +187,7 @@ def _allows(state: ClusterState, gateway: Gateway, listener: GatewayListener, ns
         return True
     if listener.allowed_from == "Same":
         return ns == gateway.meta.namespace
-    labels = _namespace_labels(state, ns)
-    return all(labels.get(k) == v for k, v in listener.selector.items())
+    return listener.selector.matches(_namespace_labels(state, ns))
 
 
 def _parent_text(ref: ParentRef, namespace: str) -> str:
@@ -222,7 +225,11 @@ def _conditions(values: tuple[ValueMatch, ...], *, lower: bool) -> tuple[ValueCo
 
 
 def _rule_action(
-    route: HTTPRoute, index: int, rule: HTTPRouteRule, resolver: BackendResolver
+    route: HTTPRoute,
+    index: int,
+    rule: HTTPRouteRule,
+    resolver: BackendResolver,
+    grants: ReferenceGrants,
 ) -> tuple[RouteAction, list[tuple[str, str]]]:
     """The action of one rule, and its unresolved references as (reason, message)."""
     problems: list[tuple[str, str]] = []
@@ -243,11 +250,14 @@ def _rule_action(
     for ref in rule.backend_refs:
         namespace = ref.namespace or route.meta.namespace
         what = f"backendRef {namespace}/{ref.name}"
+        reference = Reference(
+            GATEWAY_GROUP, "HTTPRoute", route.meta.namespace, "", "Service", namespace, ref.name
+        )
         if ref.group not in SERVICE_GROUPS or ref.kind != "Service":
             why = f"{what}: kind {ref.group or 'core'}/{ref.kind} is not supported (Service)"
             problems.append(("InvalidKind", why))
-        elif namespace != route.meta.namespace:
-            why = f"{what}: another namespace needs a ReferenceGrant, which seaway does not read"
+        elif not grants.permits(reference):
+            why = f"{what}: {refusal(reference)}"
             problems.append(("RefNotPermitted", why))
         elif ref.port is None:
             why = f"{what}: port is required for a Service"
@@ -323,6 +333,7 @@ def compile_gateways(
     """
     ours = seaway_gateway_classes(state)
     gateways = served_gateways(state)
+    grants = ReferenceGrants.of(state)
     builders: dict[Socket, _Builder] = {}
     owners: dict[Socket, str] = {}
     attached: dict[tuple[str, str], int] = {}
@@ -341,7 +352,9 @@ def compile_gateways(
                 continue
             certificates: list[tuple[str, TlsCertificate]] = []
             if listener.protocol == "HTTPS":
-                certificates, tls_problem = gateway_listener_certificates(state, gateway, listener)
+                certificates, tls_problem = gateway_listener_certificates(
+                    state, gateway, listener, grants
+                )
                 if tls_problem is not None:
                     listener_problems[(gateway.key, listener.name)] = tls_problem
                     continue
@@ -386,7 +399,9 @@ def compile_gateways(
     for route_key in sorted(state.http_routes):
         route = state.http_routes[route_key]
         order = age_key(route.meta.creation_timestamp, route.key)
-        compiled = [_rule_action(route, i, rule, resolver) for i, rule in enumerate(route.rules)]
+        compiled = [
+            _rule_action(route, i, rule, resolver, grants) for i, rule in enumerate(route.rules)
+        ]
         problems = [p for _, rule_problems in compiled for p in rule_problems]
         resolved = (
             Condition("ResolvedRefs", False, problems[0][0], "; ".join(m for _, m in problems))

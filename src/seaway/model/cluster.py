@@ -14,6 +14,7 @@ from seaway.model.routes import (
     Ingress,
     IngressClass,
     Namespace,
+    ReferenceGrant,
 )
 from seaway.model.secrets import Secret
 from seaway.model.workloads import Workload
@@ -52,6 +53,9 @@ class ClusterState:
     gateways: Mapping[str, Gateway] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
     http_routes: Mapping[str, HTTPRoute] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
     namespaces: Mapping[str, Namespace] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
+    reference_grants: Mapping[str, ReferenceGrant] = field(
+        default_factory=_frozen_map  # type: ignore[arg-type]
+    )
     # TLS Secrets (kubernetes.io/tls), keyed ``namespace/name``; checked when parsed.
     secrets: Mapping[str, Secret] = field(default_factory=_frozen_map)  # type: ignore[arg-type]
     # Notes about skipped input (unknown kinds), shown in the admin state; not errors.

@@ -75,6 +75,7 @@ from seaway.model.parse_health import (
     parse_outlier_settings,
     parse_panic_threshold,
 )
+from seaway.model.parse_reference_grants import parse_reference_grant
 from seaway.model.parse_routes import (
     parse_gateway,
     parse_gateway_class,
@@ -94,6 +95,7 @@ from seaway.model.routes import (
     Ingress,
     IngressClass,
     Namespace,
+    ReferenceGrant,
 )
 from seaway.model.secrets import Secret
 from seaway.model.workloads import Deployment, Pod
@@ -110,6 +112,7 @@ ParsedObject = (
     | GatewayClass
     | Gateway
     | HTTPRoute
+    | ReferenceGrant
     | Deployment
     | Pod
     | Secret
@@ -130,10 +133,16 @@ API_VERSIONS: Mapping[str, str] = MappingProxyType(
         "GatewayClass": "gateway.networking.k8s.io/v1",
         "Gateway": "gateway.networking.k8s.io/v1",
         "HTTPRoute": "gateway.networking.k8s.io/v1",
+        "ReferenceGrant": "gateway.networking.k8s.io/v1",
         "Deployment": "apps/v1",
         "Pod": "v1",
         "Secret": "v1",
     }
+)
+# Older apiVersions read as well, their fields being the same: ReferenceGrant was long
+# served as v1beta1 only, and many manifests still say so.
+ALSO_READ: Mapping[str, frozenset[str]] = MappingProxyType(
+    {"ReferenceGrant": frozenset({"gateway.networking.k8s.io/v1beta1"})}
 )
 CLUSTER_SCOPED_KINDS = frozenset(
     {"Node", "SeawayConfig", "Namespace", "IngressClass", "GatewayClass"}
@@ -323,7 +332,7 @@ def _parse_document(document: object, source: str, out: _Collector) -> None:
         where = f"{namespace}/{name}" if namespace else name
         out.notes.append(f"{source}: skipped {kind} {where} ({api_version}): not read by seaway")
         return
-    if api_version != expected:
+    if api_version != expected and api_version not in ALSO_READ.get(kind, ()):
         r.error("apiVersion", f"{kind} is read as {expected}, got {api_version!r}")
         return
     errors_before = len(out.errors)
@@ -924,6 +933,7 @@ _PARSERS: Mapping[str, Callable[[FieldReader, Mapping[str, object], ObjectMeta],
             "GatewayClass": parse_gateway_class,
             "Gateway": parse_gateway,
             "HTTPRoute": parse_http_route,
+            "ReferenceGrant": parse_reference_grant,
             "Deployment": parse_deployment,
             "Pod": parse_pod,
             "Secret": parse_secret,

@@ -1,5 +1,6 @@
 """Parsers of the route kinds (Ingress, IngressClass, GatewayClass, Gateway, HTTPRoute,
-Namespace) and of SeawayConfig's ``ingress`` and ``http`` sections.
+Namespace), of label selectors, and of SeawayConfig's ``ingress`` and ``http`` sections.
+(ReferenceGrant: ``seaway.model.parse_reference_grants``.)
 
 Registered in ``seaway.model.parse``; like the other parsers they report every problem
 with its field path and never coerce types.
@@ -10,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from types import MappingProxyType
 
 from seaway.model.fields import (
     PORT_MAX,
@@ -23,6 +23,12 @@ from seaway.model.fields import (
     join_path,
     parse_ip,
     port_name_ok,
+)
+from seaway.model.label_selectors import (
+    OPERATORS_WITH_VALUES,
+    SELECTOR_OPERATORS,
+    LabelRequirement,
+    LabelSelector,
 )
 from seaway.model.objects import HttpSettings, IngressSettings, ObjectMeta
 from seaway.model.routes import (
@@ -80,6 +86,10 @@ _REDIRECT_CODES = (301, 302)
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Gateway API weights: 0 to 1,000,000.
 _WEIGHT_MAX = 1_000_000
+# Label names and values (k8s.io/apimachinery/pkg/util/validation, qualified names):
+# at most 63 characters, alphanumeric at both ends, '-', '_' and '.' inside.
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+LABEL_NAME_MAX = 63
 
 
 def _hostname(r: FieldReader, path: str, value: str) -> bool:
@@ -98,6 +108,73 @@ def _regex(r: FieldReader, path: str, value: str) -> bool:
         r.error(path, f"{value!r} is not a valid regular expression: {exc}")
         return False
     return True
+
+
+# -- label selectors -------------------------------------------------------------------
+
+
+def _label_name_ok(name: str) -> bool:
+    return len(name) <= LABEL_NAME_MAX and _LABEL_NAME.fullmatch(name) is not None
+
+
+def _label_key(r: FieldReader, path: str, key: str) -> bool:
+    prefix, slash, name = key.rpartition("/")
+    if (slash and not prefix) or not name or not _label_name_ok(name):
+        r.error(
+            path,
+            f"{key!r} is not a label key ([prefix/]name; the name at most {LABEL_NAME_MAX} "
+            "letters, digits, '-', '_' or '.', starting and ending with a letter or digit)",
+        )
+        return False
+    return not prefix or check_subdomain(r, path, prefix)
+
+
+def _label_requirement(r: FieldReader, value: object, path: str) -> LabelRequirement | None:
+    m = r.as_mapping(value, path)
+    if m is None:
+        return None
+    key = r.string(m, path, "key", required=True)
+    operator = r.string(m, path, "operator", required=True)
+    values: list[str] = []
+    for item_path, item in r.list_of(m, path, "values", item_string):
+        if item and not _label_name_ok(item):
+            r.error(item_path, f"{item!r} is not a label value")
+        values.append(item)
+    # Judged on the list as written, so that a bad item is not also reported as missing.
+    raw_values = m.get("values")
+    has_values = isinstance(raw_values, list) and bool(raw_values)
+    if key is not None and not _label_key(r, join_path(path, "key"), key):
+        return None
+    if operator is None:
+        return None
+    chosen = next((o for o in SELECTOR_OPERATORS if o == operator), None)
+    if chosen is None:
+        r.error(
+            join_path(path, "operator"),
+            f"must be one of {', '.join(SELECTOR_OPERATORS)}, got {operator!r}",
+        )
+        return None
+    if chosen in OPERATORS_WITH_VALUES and not has_values:
+        r.error(join_path(path, "values"), f"must not be empty when operator is {chosen}")
+        return None
+    if chosen not in OPERATORS_WITH_VALUES and has_values:
+        r.error(join_path(path, "values"), f"must be empty when operator is {chosen}")
+        return None
+    if key is None:
+        return None
+    return LabelRequirement(key=key, operator=chosen, values=frozenset(values))
+
+
+def parse_label_selector(r: FieldReader, m: Mapping[str, object], path: str) -> LabelSelector:
+    """A ``metav1.LabelSelector``: ``matchLabels`` and ``matchExpressions``."""
+    labels = r.string_map(m, path, "matchLabels")
+    for key, value in labels.items():
+        item_path = f"{join_path(path, 'matchLabels')}[{key}]"
+        _label_key(r, item_path, key)
+        if value and not _label_name_ok(value):
+            r.error(item_path, f"{value!r} is not a label value")
+    expressions = r.list_of(m, path, "matchExpressions", _label_requirement)
+    return LabelSelector(match_labels=labels, match_expressions=tuple(e for _, e in expressions))
 
 
 # -- Namespace, IngressClass, GatewayClass ---------------------------------------------
@@ -238,7 +315,7 @@ def _gateway_listener(r: FieldReader, value: object, path: str) -> GatewayListen
     if hostname is not None:
         _hostname(r, join_path(path, "hostname"), hostname)
     allowed_from: FromNamespaces = "Same"
-    selector: Mapping[str, str] = MappingProxyType({})
+    selector = LabelSelector()
     kinds: list[str] = []
     allowed = r.mapping(m, path, "allowedRoutes")
     if allowed is not None:
@@ -249,13 +326,7 @@ def _gateway_listener(r: FieldReader, value: object, path: str) -> GatewayListen
             allowed_from = r.choice(namespaces, ns_path, "from", _FROM, "Same")
             sel = r.mapping(namespaces, ns_path, "selector")
             if sel is not None:
-                sel_path = join_path(ns_path, "selector")
-                selector = r.string_map(sel, sel_path, "matchLabels")
-                if sel.get("matchExpressions") is not None:
-                    r.error(
-                        join_path(sel_path, "matchExpressions"),
-                        "is not supported by seaway (use matchLabels)",
-                    )
+                selector = parse_label_selector(r, sel, join_path(ns_path, "selector"))
             if allowed_from == "Selector" and sel is None:
                 r.error(join_path(ns_path, "selector"), "is required when from is Selector")
         for _, kind in r.list_of(allowed, here, "kinds", _route_kind):
@@ -650,5 +721,6 @@ __all__ = [
     "parse_ingress",
     "parse_ingress_class",
     "parse_ingress_settings",
+    "parse_label_selector",
     "parse_namespace",
 ]

@@ -1,5 +1,6 @@
 """Typed, immutable route objects: Ingress and IngressClass (``networking.k8s.io/v1``),
-GatewayClass, Gateway and HTTPRoute (``gateway.networking.k8s.io/v1``), and Namespace.
+GatewayClass, Gateway, HTTPRoute and ReferenceGrant (``gateway.networking.k8s.io/v1``),
+and Namespace.
 
 Parsed by ``seaway.model.parse_routes``; compiled into lookup tables by
 ``seaway.core.routes_ingress`` and ``seaway.core.routes_gateway``.
@@ -7,11 +8,10 @@ Parsed by ``seaway.model.parse_routes``; compiled into lookup tables by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Literal
 
+from seaway.model.label_selectors import LabelSelector
 from seaway.model.objects import ObjectMeta
 
 IngressPathType = Literal["Exact", "Prefix", "ImplementationSpecific"]
@@ -34,10 +34,6 @@ DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 # The label the API server puts on every Namespace (KEP-2161); used for Namespaces
 # seaway was not given as objects.
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-
-
-def _empty_map() -> Mapping[str, str]:
-    return MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +137,8 @@ class GatewayListener:
     protocol: str
     hostname: str | None = None
     allowed_from: FromNamespaces = "Same"
-    # allowedRoutes.namespaces.selector.matchLabels (matchExpressions are not read).
-    selector: Mapping[str, str] = field(default_factory=_empty_map)
+    # allowedRoutes.namespaces.selector (matchLabels and matchExpressions).
+    selector: LabelSelector = field(default_factory=LabelSelector)
     # allowedRoutes.kinds (kind names; empty means the protocol's default: HTTPRoute).
     allowed_kinds: tuple[str, ...] = ()
     # tls.mode ("Terminate" or "Passthrough"; None without a tls section) and
@@ -268,6 +264,43 @@ class HTTPRoute:
     parent_refs: tuple[ParentRef, ...] = ()
     hostnames: tuple[str, ...] = ()
     rules: tuple[HTTPRouteRule, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return self.meta.key
+
+
+@dataclass(frozen=True, slots=True)
+class GrantFrom:
+    """One entry of ``ReferenceGrant.spec.from``: objects of a kind in a namespace."""
+
+    group: str
+    kind: str
+    namespace: str
+
+
+@dataclass(frozen=True, slots=True)
+class GrantTo:
+    """One entry of ``ReferenceGrant.spec.to``: objects of a kind in the grant's own
+    namespace; ``name`` None means every object of that kind."""
+
+    group: str
+    kind: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceGrant:
+    """A ``gateway.networking.k8s.io`` ReferenceGrant (read in v1 and v1beta1).
+
+    It lets the objects described by ``grant_from`` refer to the objects of its own
+    namespace described by ``grant_to``. Groups are stored with "core" read as "" (the
+    core API group).
+    """
+
+    meta: ObjectMeta
+    grant_from: tuple[GrantFrom, ...] = ()
+    grant_to: tuple[GrantTo, ...] = ()
 
     @property
     def key(self) -> str:

@@ -31,6 +31,7 @@ from seaway.model.routes import (
     Ingress,
     IngressClass,
     Namespace,
+    ReferenceGrant,
 )
 from seaway.model.secrets import Secret
 from seaway.model.workloads import Deployment, Pod, Workload
@@ -182,6 +183,7 @@ def _assemble(objects: Sequence[ParsedObject], notes: list[str]) -> ClusterState
         gateways=MappingProxyType(routes.gateways),
         http_routes=MappingProxyType(routes.http_routes),
         namespaces=MappingProxyType(routes.namespaces),
+        reference_grants=MappingProxyType(routes.reference_grants),
         secrets=MappingProxyType(routes.secrets),
         workloads=MappingProxyType(workloads),
     )
@@ -197,6 +199,7 @@ class _RouteObjects:
         self.gateways: dict[str, Gateway] = {}
         self.http_routes: dict[str, HTTPRoute] = {}
         self.namespaces: dict[str, Namespace] = {}
+        self.reference_grants: dict[str, ReferenceGrant] = {}
         self.secrets: dict[str, Secret] = {}
 
     def take(self, obj: ParsedObject) -> bool:
@@ -213,6 +216,8 @@ class _RouteObjects:
             self.http_routes[obj.meta.key] = obj
         elif isinstance(obj, Namespace):
             self.namespaces[obj.meta.name] = obj
+        elif isinstance(obj, ReferenceGrant):
+            self.reference_grants[obj.meta.key] = obj
         elif isinstance(obj, Secret):
             self.secrets[obj.meta.key] = obj
         else:
