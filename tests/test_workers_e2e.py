@@ -3,17 +3,20 @@ SO_REUSEPORT, real backends and socket clients; per-worker admin APIs (port + in
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from seaway.shared_state import HealthTable, SharedRegion
 from seaway.testing.processes import (
     PYTHON,
     Backend,
@@ -315,3 +318,124 @@ def test_least_connection_counts_are_summed_over_the_workers(
             conn.close()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
+
+
+class HealthEndpoint:
+    """A tiny HTTP backend on loopback: counts GETs on /healthz and answers them 200
+    or 503 as the test says (anything else: 200)."""
+
+    def __init__(self) -> None:
+        self.probes = 0
+        self.healthy = True
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status = 200
+                if self.path == "/healthz":
+                    endpoint.probes += 1
+                    status = 200 if endpoint.healthy else 503
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def _health(admin: str, name: str) -> str:
+    """Worker ``admin``'s active check verdict of the one endpoint of Service ``name``."""
+    return str(_service(_state(admin), name)["ports"][0]["endpoints"][0]["health"])
+
+
+def _published_sequences(worker_pid: int) -> list[int]:
+    """The sequence of every slot worker 0 published in the shared-state file."""
+    argv = Path(f"/proc/{worker_pid}/cmdline").read_bytes().split(b"\0")
+    path = argv[argv.index(b"--shared-state") + 1].decode()
+    region = SharedRegion.open(path)
+    try:
+        table = HealthTable(region.words, region.layout)
+        return [int(region.words[i + 1]) for i in table.occupied()]
+    finally:
+        region.close(remove=False)
+
+
+def test_active_checks_run_in_worker_0_only_and_every_worker_follows(
+    processes: Processes, tmp_path: Path
+) -> None:
+    endpoint = HealthEndpoint()
+    try:
+        manifest = tmp_path / "lb.yaml"
+        write_manifests(
+            manifest,
+            [
+                seaway_config("127.244.5.0/24"),
+                *service_manifests(
+                    "checked",
+                    [Backend("pod-0", "127.0.0.1", endpoint.port, proc=None)],  # type: ignore[arg-type]
+                    annotations={
+                        "seaway.io/health-check-protocol": "http",
+                        "seaway.io/health-check-path": "/healthz",
+                        "seaway.io/health-check-interval": "0.2",
+                        "seaway.io/health-check-healthy-threshold": "2",
+                        "seaway.io/health-check-unhealthy-threshold": "2",
+                    },
+                ),
+            ],
+        )
+        proc, admins, log = _run_workers(processes, tmp_path, manifest)
+        for admin in admins:
+            wait_until(lambda a=admin: _health(a, "checked") == "healthy", timeout=10)
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+
+        # One worker's worth of probes: every GET the backend got is a result worker 0
+        # published (read around the count; one probe may be between the two).
+        def sequence() -> int:
+            (published,) = _published_sequences(workers[0])
+            return published
+
+        wait_until(lambda: sequence() >= 10, timeout=10)
+        before = sequence()
+        probes = endpoint.probes
+        after = sequence()
+        assert before <= probes <= after + 1, (before, probes, after)
+
+        endpoint.healthy = False
+        for admin in admins:
+            wait_until(lambda a=admin: _health(a, "checked") == "unhealthy", timeout=10)
+        assert "(check-failed)" in log.read_text()
+
+        # Worker 0 dies: the supervisor restarts it, and it continues the sequence.
+        last = sequence()
+        os.kill(workers[0], signal.SIGKILL)
+        wait_until(lambda: workers[0] not in _children(proc.pid), timeout=5)
+        wait_until(lambda: len(_children(proc.pid)) == 2, timeout=10)
+        wait_until(lambda: _ready(admins[0]), timeout=15)
+        restarted = next(pid for pid in _children(proc.pid) if pid != workers[1])
+        assert wait_until(lambda: (s := _published_sequences(restarted)) and s[0] > last)
+        assert _health(admins[1], "checked") == "unhealthy"  # kept, and still followed
+        endpoint.healthy = True
+        for admin in admins:
+            wait_until(lambda a=admin: _health(a, "checked") == "healthy", timeout=10)
+        # Still one worker's worth, over both lives of worker 0: the restarted one went
+        # on from the sequence the first one left (slack: one probe in flight when it
+        # was killed, one now).
+        (before,) = _published_sequences(restarted)
+        probes = endpoint.probes
+        (after,) = _published_sequences(restarted)
+        assert before <= probes <= after + 2, (before, probes, after)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        endpoint.close()

@@ -35,6 +35,7 @@ from seaway.dataplane.http.plane import HttpDataPlane
 from seaway.dataplane.http.snapshot import routes_snapshot
 from seaway.dataplane.proxy.plane import ProxyDataPlane
 from seaway.health.scheduler import HealthCheckScheduler
+from seaway.health.shared_checks import HealthFollower, ProbePublisher
 from seaway.model.cluster import ClusterState
 from seaway.model.errors import ConfigError, InvalidConfiguration
 from seaway.shared_state import WorkerState
@@ -181,7 +182,10 @@ class Seaway:
     ``request_reload`` (SIGHUP) reads the files at once.
 
     ``shared_state`` (a worker of ``seaway run --workers N``): the connection counts
-    and ClientIP affinity shared with the other workers, given to both proxies.
+    and ClientIP affinity shared with the other workers, given to both proxies, and
+    the active health checks: worker 0 probes and publishes each result
+    (``ProbePublisher``), the others replay them (``HealthFollower``, a task of
+    ``serve``) instead of probing.
     """
 
     def __init__(
@@ -210,7 +214,23 @@ class Seaway:
         self.health = HealthTracker()
         self._health_changed = False
         self._health_timer: asyncio.TimerHandle | None = None
-        self._probes = HealthCheckScheduler(self.record_health_event, rng=self._rng)
+        self._publisher: ProbePublisher | None = None
+        self._follower: HealthFollower | None = None
+        if shared_state is not None and shared_state.index == 0:
+            self._publisher = ProbePublisher(
+                shared_state.health.publisher(), lambda: asyncio.get_running_loop().time()
+            )
+        elif shared_state is not None:
+            self._follower = HealthFollower(
+                shared_state.health.reader(),
+                self.record_health_event,
+                HealthCheckScheduler(self.record_health_event, rng=self._rng),
+            )
+        self._probes = HealthCheckScheduler(
+            self.record_health_event,
+            rng=self._rng,
+            on_result=self._publisher.publish if self._publisher is not None else None,
+        )
         # Each data plane serves its part of the desired configuration (the L4 proxy:
         # listeners of LoadBalancer Services) and ignores the rest.
         # ``dataplane`` "nftables": the kernel serves LoadBalancer Services (root; raises
@@ -400,12 +420,15 @@ class Seaway:
         async with asyncio.TaskGroup() as tasks:
             source = tasks.create_task(self._source.run())
             reconcile = tasks.create_task(self._reconcile())
+            follow = tasks.create_task(self._follower.run()) if self._follower else None
             await self._stopping.wait()
             # Changes still apply during the delay and the drain: a backend that goes
             # away meanwhile must still stop getting connections.
             await self._shutdown()
             source.cancel()
             reconcile.cancel()
+            if follow is not None:
+                follow.cancel()
 
     async def close(self) -> None:
         self._ready = False
@@ -417,6 +440,8 @@ class Seaway:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reload_task
         await self._probes.close()
+        if self._follower is not None:
+            await self._follower.close()
         if self.admin is not None:
             await self.admin.close()
         for dataplane in self._dataplanes:
@@ -453,7 +478,13 @@ class Seaway:
         for dataplane in self._dataplanes:
             result = await dataplane.apply(config)
             listener_errors.update(result.errors)
-        self._probes.sync(self.health.probe_targets(config))
+        targets = self.health.probe_targets(config)
+        if self._follower is not None:
+            self._follower.sync(targets)  # worker 0 probes them for this worker
+        else:
+            self._probes.sync(targets)
+            if self._publisher is not None:
+                self._publisher.sync(targets, now)
         self._schedule_health_tick(now)
         if state is not self.state:
             self._warn_timeline(state)

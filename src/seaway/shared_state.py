@@ -14,6 +14,13 @@ exits. Every worker maps it (``attach``) and finds there:
   as a miss. Last seen is in integer microseconds of the event loop's clock, which is
   CLOCK_MONOTONIC under asyncio and uvloop alike: one clock for the whole system, so
   workers compare each other's times.
+- **active health checks**: one table of ``(key, sequence, history, check)`` slots,
+  one per probe target, written only by worker 0 (the prober) and read by the other
+  workers (the followers, ``seaway.health.follower``). ``sequence`` counts the
+  target's results, ``history`` holds the last 64 (bit 0 the newest, 1 = passed),
+  ``check`` is a hash of the other three words (``health_slot_check``): a reader
+  that catches the writer between its stores sees a wrong check and reads again.
+  A restarted worker 0 reads the slots first and continues their sequences.
 
 The file is one array of 64-bit words. Each word is read and written whole: an
 aligned 8-byte load or store is atomic on the CPUs seaway runs on (x86-64, arm64),
@@ -22,10 +29,11 @@ so a reader sees either the old or the new value of a word, never a mix.
 Layout (word offsets; all sizes in the header, checked on open)::
 
     0   magic "SEAWAYSS", layout version, rows, slots per row, affinity entries,
-        count probes, affinity probes, file size in bytes
-    8   claims: one word per row, bumped whenever a slot of the row gets a key
+        count probes, affinity probes, file size in bytes, health slots, health probes
+    10  claims: one word per row, bumped whenever a slot of the row gets a key
     ... counts: rows x slots x (key, count)
     ... affinity: entries x (key, backend, last seen us, check)
+    ... health: slots x (key, sequence, history, check)
 """
 
 from __future__ import annotations
@@ -45,9 +53,14 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Literal, TypeVar
 
-from seaway.core.sharing import SharedAffinity, SharedCounts
+from seaway.core.sharing import (
+    SharedAffinity,
+    SharedCounts,
+    health_slot_check,
+    record_result,
+)
 
 log = logging.getLogger("seaway.shared_state")
 
@@ -57,8 +70,8 @@ N = TypeVar("N", bound=Hashable)
 MAGIC = int.from_bytes(b"SEAWAYSS", "little")
 # Bump on any change of the layout or of the meaning of a word (or of the key hashes,
 # seaway.core.sharing): a worker of another seaway version must refuse the file.
-LAYOUT_VERSION = 1
-HEADER_WORDS = 8
+LAYOUT_VERSION = 2
+HEADER_WORDS = 10
 WORD = 8  # bytes
 
 # (set, backend) pairs one worker can count at once. A slot is reused once its count
@@ -76,6 +89,17 @@ AFFINITY_PROBES = 8
 AFFINITY_READ_ATTEMPTS = 3
 # Cached slot positions (per key) a reader keeps before it starts over.
 MAX_CACHED_POSITIONS = 16384
+# Health check targets (address, port, check) worker 0 can publish (512 KiB). A
+# target beyond that (its probe sequence full) is probed by every worker itself.
+HEALTH_SLOTS = 16384
+HEALTH_PROBES = 16
+# Reads of a health slot whose check word is wrong before the reader gives up until
+# its next poll: the writer may be between its stores.
+HEALTH_READ_ATTEMPTS = 3
+# How long worker 0 keeps the slot of a target it no longer probes: the followers
+# apply the same configuration change within a second or so, and a target that
+# comes back meanwhile keeps its sequence.
+HEALTH_RELEASE_AFTER = 60.0
 
 SHM_DIRECTORY = Path("/dev/shm")
 
@@ -97,16 +121,22 @@ class Layout:
     affinity_entries: int = AFFINITY_ENTRIES
     count_probes: int = COUNT_PROBES
     affinity_probes: int = AFFINITY_PROBES
+    health_slots: int = HEALTH_SLOTS
+    health_probes: int = HEALTH_PROBES
 
     def __post_init__(self) -> None:
         if self.rows < 1:
             raise ValueError("the shared state needs at least one row")
-        if not _power_of_two(self.count_slots) or not _power_of_two(self.affinity_entries):
-            raise ValueError("count slots and affinity entries must be powers of two")
+        if not all(
+            _power_of_two(n) for n in (self.count_slots, self.affinity_entries, self.health_slots)
+        ):
+            raise ValueError("count slots, affinity entries and health slots must be powers of two")
         if not 1 <= self.count_probes <= self.count_slots:
             raise ValueError("count probes must be between 1 and the slots per row")
         if not 1 <= self.affinity_probes <= self.affinity_entries:
             raise ValueError("affinity probes must be between 1 and the entries")
+        if not 1 <= self.health_probes <= self.health_slots:
+            raise ValueError("health probes must be between 1 and the health slots")
 
     @property
     def claims_offset(self) -> int:
@@ -126,8 +156,12 @@ class Layout:
         return self.counts_offset + self.rows * self.row_words
 
     @property
-    def words(self) -> int:
+    def health_offset(self) -> int:
         return self.affinity_offset + self.affinity_entries * 4
+
+    @property
+    def words(self) -> int:
+        return self.health_offset + self.health_slots * 4
 
     @property
     def size(self) -> int:
@@ -143,6 +177,8 @@ class Layout:
             self.count_probes,
             self.affinity_probes,
             self.size,
+            self.health_slots,
+            self.health_probes,
         ]
 
 
@@ -154,7 +190,7 @@ def _read_layout(path: Path, data: bytes, file_size: int) -> Layout:
     header = [
         int.from_bytes(data[i * WORD : (i + 1) * WORD], sys.byteorder) for i in range(HEADER_WORDS)
     ]
-    magic, version, rows, slots, entries, count_probes, affinity_probes, size = header
+    magic, version, rows, slots, entries, count_probes, affinity_probes, size, *health = header
     if magic != MAGIC:
         raise SharedStateError(f"shared state {path}: not a seaway shared-state file (bad magic)")
     if version != LAYOUT_VERSION:
@@ -163,7 +199,7 @@ def _read_layout(path: Path, data: bytes, file_size: int) -> Layout:
             f"{LAYOUT_VERSION} (the supervisor and its workers must be the same seaway)"
         )
     try:
-        layout = Layout(rows, slots, entries, count_probes, affinity_probes)
+        layout = Layout(rows, slots, entries, count_probes, affinity_probes, *health)
     except ValueError as exc:
         raise SharedStateError(f"shared state {path}: invalid sizes in the header: {exc}") from None
     if size != layout.size or file_size != layout.size:
@@ -202,10 +238,20 @@ class SharedRegion:
         affinity_entries: int = AFFINITY_ENTRIES,
         count_probes: int = COUNT_PROBES,
         affinity_probes: int = AFFINITY_PROBES,
+        health_slots: int = HEALTH_SLOTS,
+        health_probes: int = HEALTH_PROBES,
     ) -> SharedRegion:
         """A new, zeroed shared-state file with ``rows`` count rows (one per worker),
         in /dev/shm, or in a private temporary directory when there is none."""
-        layout = Layout(rows, count_slots, affinity_entries, count_probes, affinity_probes)
+        layout = Layout(
+            rows,
+            count_slots,
+            affinity_entries,
+            count_probes,
+            affinity_probes,
+            health_slots,
+            health_probes,
+        )
         owned: Path | None = None
         if directory is None:
             if SHM_DIRECTORY.is_dir() and os.access(SHM_DIRECTORY, os.W_OK):
@@ -276,7 +322,10 @@ class SharedRegion:
             )
         self.clear_row(index)
         return WorkerState(
-            RowCounts(self.words, self.layout, index), AffinityStore(self.words, self.layout)
+            RowCounts(self.words, self.layout, index),
+            AffinityStore(self.words, self.layout),
+            HealthTable(self.words, self.layout),
+            index,
         )
 
     def clear_row(self, index: int) -> None:
@@ -571,6 +620,205 @@ class AffinityStore:
 
 
 @dataclass(frozen=True, slots=True)
+class Published:
+    """An intact health slot: how many results the target had, and the last 64."""
+
+    sequence: int
+    history: int
+
+
+# What a follower's read of a target's slot found besides an intact, newer slot:
+# "same" (the sequence it already applied), "absent" (not published yet, or given
+# up), "full" (absent, and its probe sequence has no free slot: worker 0 cannot
+# publish it), "torn" (the writer kept changing it while it was read).
+SlotStatus = Literal["same", "absent", "full", "torn"]
+
+
+class HealthTable:
+    """The health slots of the file: where a key is, and whether it could be."""
+
+    __slots__ = ("_mask", "_probes", "_start", "_words")
+
+    def __init__(self, words: ctypes.Array[ctypes.c_uint64], layout: Layout) -> None:
+        self._words = words
+        self._start = layout.health_offset
+        self._mask = layout.health_slots - 1
+        self._probes = layout.health_probes
+
+    def positions(self, key: int) -> list[int]:
+        """The word indexes of the slots ``key`` may live in, home slot first."""
+        start, mask = self._start, self._mask
+        return [start + ((key + j) & mask) * 4 for j in range(self._probes)]
+
+    def find(self, key: int) -> int:
+        """The word index of ``key``'s slot, or -1. Every slot of the probe sequence is
+        looked at: worker 0 empties slots it gives up, so a gap ends nothing."""
+        words = self._words
+        for i in self.positions(key):
+            if words[i] == key:
+                return i
+        return -1
+
+    def full_around(self, key: int) -> bool:
+        """Whether every slot of ``key``'s probe sequence holds another key."""
+        words = self._words
+        return all(words[i] not in (0, key) for i in self.positions(key))
+
+    def occupied(self) -> list[int]:
+        """The word index of every slot that holds a key."""
+        words, start = self._words, self._start
+        return [i for i in range(start, start + (self._mask + 1) * 4, 4) if words[i]]
+
+    def reader(self) -> HealthReader:
+        """A follower's reader (it caches where it found each key)."""
+        return HealthReader(self._words, self)
+
+    def publisher(self, release_after: float = HEALTH_RELEASE_AFTER) -> HealthPublisher:
+        """Worker 0's writer; it reads what the slots hold first (a restarted worker 0
+        continues each sequence)."""
+        return HealthPublisher(self._words, self, release_after)
+
+
+class HealthReader:
+    """Reads published health slots for one follower."""
+
+    __slots__ = ("_positions", "_table", "_words")
+
+    def __init__(self, words: ctypes.Array[ctypes.c_uint64], table: HealthTable) -> None:
+        self._words = words
+        self._table = table
+        self._positions: dict[int, int] = {}
+
+    def read(self, key: int, since: int | None) -> Published | SlotStatus:
+        """The slot of ``key`` when it is intact and its sequence is not ``since``."""
+        words = self._words
+        i = self._positions.get(key, -1)
+        if i < 0 or words[i] != key:
+            i = self._table.find(key)
+            if i < 0:
+                self._positions.pop(key, None)
+                return "full" if self._table.full_around(key) else "absent"
+            if len(self._positions) >= MAX_CACHED_POSITIONS:
+                self._positions.clear()
+            self._positions[key] = i
+        for _ in range(HEALTH_READ_ATTEMPTS):
+            sequence = words[i + 1]
+            if sequence == since:
+                return "same" if words[i] == key else "absent"
+            history, check = words[i + 2], words[i + 3]
+            # The key last: a slot given up and taken by another key while it was
+            # read is not this key's (the check covers the key the reader expects).
+            if words[i] != key:
+                return "absent"
+            if health_slot_check(key, sequence, history) == check:
+                return Published(sequence, history)
+        return "torn"
+
+    def forget(self, keep: set[int]) -> None:
+        """Drop the cached positions of keys no longer followed."""
+        for key in [k for k in self._positions if k not in keep]:
+            del self._positions[key]
+
+
+class HealthPublisher:
+    """Worker 0's writer of the health table (the only one: no lock).
+
+    ``publish`` appends one result to a target's slot, taking a free slot of its
+    probe sequence the first time; when there is none it logs once and returns
+    False (the followers see the sequence full and probe that target themselves).
+    ``retain`` says which targets are still probed: the slots of the others are
+    emptied ``release_after`` seconds later.
+    """
+
+    __slots__ = ("_dropped", "_release_after", "_slots", "_state", "_table", "_warned",
+                 "_words")  # fmt: skip
+
+    def __init__(
+        self, words: ctypes.Array[ctypes.c_uint64], table: HealthTable, release_after: float
+    ) -> None:
+        self._words = words
+        self._table = table
+        self._release_after = release_after
+        self._slots: dict[int, int] = {}
+        self._state: dict[int, tuple[int, int]] = {}
+        self._dropped: dict[int, float] = {}
+        self._warned = False
+        # What an earlier worker 0 published. A slot it left torn (it died between
+        # two stores) is taken as it is: its sequence word is the old or the new
+        # one, so the sequence never goes back.
+        for i in table.occupied():
+            key = words[i]
+            self._slots[key] = i
+            self._state[key] = (int(words[i + 1]), int(words[i + 2]))
+
+    def sequence(self, key: int) -> int:
+        """How many results of ``key`` were published (0: none, or given up)."""
+        return self._state.get(key, (0, 0))[0]
+
+    def publish(self, key: int, passed: bool, now: float) -> bool:
+        """Append one result of target ``key``; False when the table has no room for it."""
+        words = self._words
+        i = self._slots.get(key)
+        claimed = False
+        if i is None:
+            i = self._claim(key)
+            if i is None:
+                if not self._warned:
+                    self._warned = True
+                    log.warning(
+                        "shared health checks: no free slot around a target (%d targets "
+                        "published); the other workers probe such targets themselves",
+                        len(self._slots),
+                    )
+                return False
+            claimed = True
+        sequence, history = record_result(*self._state.get(key, (0, 0)), passed)
+        self._state[key] = (sequence, history)
+        self._dropped.pop(key, None)
+        # Sequence, history, then the check that makes them valid together.
+        words[i + 1] = sequence
+        words[i + 2] = history
+        words[i + 3] = health_slot_check(key, sequence, history)
+        if claimed:
+            words[i] = key  # last: a reader finds the key only in a complete slot
+            self._slots[key] = i
+        self._release_expired(now)
+        return True
+
+    def retain(self, keys: set[int], now: float) -> None:
+        """Targets ``keys`` are probed from now on; the others' slots go after a while."""
+        for key in self._slots:
+            if key in keys:
+                self._dropped.pop(key, None)
+            else:
+                self._dropped.setdefault(key, now)
+        self._release_expired(now)
+
+    def _claim(self, key: int) -> int | None:
+        words = self._words
+        for i in self._table.positions(key):
+            if words[i] == 0:
+                return i
+        return None
+
+    def _release_expired(self, now: float) -> None:
+        if not self._dropped:
+            return
+        words = self._words
+        for key, since in list(self._dropped.items()):
+            if now - since < self._release_after:
+                continue
+            del self._dropped[key]
+            self._state.pop(key, None)
+            i = self._slots.pop(key)
+            # The key first: no reader takes the zeroed words for this key's.
+            words[i] = 0
+            words[i + 1] = 0
+            words[i + 2] = 0
+            words[i + 3] = 0
+
+
+@dataclass(frozen=True, slots=True)
 class PlaneState:
     """``seaway.core.sharing.SharedState`` for one data plane of a worker."""
 
@@ -581,10 +829,13 @@ class PlaneState:
 
 @dataclass(frozen=True, slots=True)
 class WorkerState:
-    """A worker's view of the shared state: its count row and the affinity table."""
+    """A worker's view of the shared state: its count row, the affinity table, the
+    health table, and which worker it is (worker 0 probes, the others follow)."""
 
     counts: RowCounts
     affinity: AffinityStore
+    health: HealthTable
+    index: int
 
     def plane(self, scope: str) -> PlaneState:
         """The shared state for one data plane (``scope`` keeps planes apart)."""

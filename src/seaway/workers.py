@@ -1,7 +1,7 @@
 """`seaway run --workers N`: N worker processes sharing the listening sockets.
 
 Each worker is a complete ``seaway run`` (its own event loop, file watch, health
-checks and data planes) started by re-executing ``python -m seaway run ...
+state and data planes) started by re-executing ``python -m seaway run ...
 --worker-index I``. Workers bind their listeners with ``SO_REUSEPORT`` (Linux 3.9+,
 socket(7)), so the kernel spreads new TCP connections and UDP flows over them by a
 hash of the 4-tuple. The parent only supervises: it forwards SIGTERM, SIGINT and
@@ -9,11 +9,12 @@ SIGHUP, restarts a worker that died unexpectedly (a bounded number of times), an
 exits when the workers have exited after a stop.
 
 Worker I serves the admin API on the configured port + I (port 0: each its own
-ephemeral port). The workers share connection counts and ClientIP affinity through a
-file in /dev/shm that the parent creates before the first worker and removes when it
-exits (``seaway.shared_state``); the parent zeroes a dead worker's counts before it
-restarts it. What the workers share and what they do not is in docs/operations.md
-("Several worker processes").
+ephemeral port). The workers share connection counts, ClientIP affinity and active
+health check results (worker 0 probes, the others replay its results:
+``seaway.health.shared_checks``) through a file in /dev/shm that the parent creates
+before the first worker and removes when it exits (``seaway.shared_state``); the
+parent zeroes a dead worker's counts before it restarts it. What the workers share
+and what they do not is in docs/operations.md ("Several worker processes").
 """
 
 from __future__ import annotations

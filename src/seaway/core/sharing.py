@@ -8,16 +8,23 @@ so that every worker computes the same key for the same thing).
 
 ``SharedAffinityTable`` puts a shared affinity store behind the ``get``/``put``/
 ``expire`` that ``LiveBackendSet`` uses on its own ``FlowTable``.
+
+Active health checks are shared too: worker 0 probes and publishes each target's
+results as a sequence number and a window of the last ``HEALTH_HISTORY_BITS``
+results; the other workers replay what they missed (``missed_results``) as the
+events the prober would have reported. ``health_target_key`` names a target and
+``health_slot_check`` guards a published slot against torn reads.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import xxhash
 
-from seaway.core.config import Backend
+from seaway.core.config import Backend, HealthCheck
 
 # Fixed seed of the shared-state keys. Every worker must compute the same key, and
 # the key never changes between releases without a layout version change.
@@ -26,6 +33,12 @@ SHARED_KEY_SEED = 0x5EA1A7
 # Key hashes cached per backend set before the cache starts over (backends churn as
 # pods come and go; the cache must not grow with every pod that ever existed).
 MAX_CACHED_KEYS = 4096
+
+# Results of one health check target kept in its shared slot: one bit each, newest
+# in bit 0. A follower that missed more than this replays the last ones only.
+HEALTH_HISTORY_BITS = 64
+HEALTH_HISTORY_MASK = (1 << HEALTH_HISTORY_BITS) - 1
+_SLOT_WORDS = struct.Struct("<QQQ")
 
 
 def shared_key(*parts: str) -> int:
@@ -130,3 +143,55 @@ class SharedAffinityTable:
     def expire(self, now: float) -> int:
         """Nothing to sweep: lookups ignore idle entries and the store reuses them."""
         return 0
+
+
+def health_target_key(address: str, port: int, check: HealthCheck) -> int:
+    """The shared key of one probe target: its address, port and every field of its
+    check (two sets whose checks differ in anything are two targets, as for the
+    scheduler). Floats are written with ``repr``: the same text in every process."""
+    statuses = ",".join(f"{low}-{high}" for low, high in check.expected_statuses)
+    return shared_key(
+        "health",
+        address,
+        str(port),
+        check.protocol,
+        "" if check.port is None else str(check.port),
+        check.path,
+        statuses,
+        repr(check.interval),
+        repr(check.timeout),
+        str(check.healthy_threshold),
+        str(check.unhealthy_threshold),
+        repr(check.initial_jitter),
+    )
+
+
+def health_slot_check(key: int, sequence: int, history: int) -> int:
+    """The check word of a published health slot: a hash of its three other words.
+
+    A reader that catches the single writer between its stores sees words of two
+    different results, whose hash is not the check (a xor could match by chance:
+    consecutive results change sequence and history together).
+    """
+    return int(xxhash.xxh64_intdigest(_SLOT_WORDS.pack(key, sequence, history), SHARED_KEY_SEED))
+
+
+def record_result(sequence: int, history: int, passed: bool) -> tuple[int, int]:
+    """The (sequence, history) of a slot after one more result."""
+    return sequence + 1, ((history << 1) | int(passed)) & HEALTH_HISTORY_MASK
+
+
+def missed_results(last_sequence: int | None, sequence: int, history: int) -> tuple[bool, ...]:
+    """The results a follower has not applied yet, oldest first (True: passed).
+
+    ``last_sequence`` is the sequence the follower applied up to; None when it never
+    saw the slot, or when the slot's sequence went backwards (the slot was given up
+    and taken again): then everything the window holds is new to it. At most
+    ``HEALTH_HISTORY_BITS`` results: the last ones when more were missed.
+    """
+    if last_sequence is None or sequence < last_sequence:
+        missed = sequence
+    else:
+        missed = sequence - last_sequence
+    missed = min(missed, HEALTH_HISTORY_BITS)
+    return tuple(bool((history >> i) & 1) for i in range(missed - 1, -1, -1))

@@ -4,7 +4,9 @@
 check). Each task waits a random initial jitter, then probes every ``interval``
 (measured from the start of one probe to the start of the next); a probe that takes
 longer than ``timeout`` is abandoned as failed, so a slow backend delays nothing and
-probes never pile up. Results go to ``report`` as ``HealthEvent`` values.
+probes never pile up. Results go to ``report`` as ``HealthEvent`` values, and, per
+target, to ``on_result`` when given (worker 0 of ``seaway run --workers N`` publishes
+them there for the other workers: ``seaway.health.follower``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class HealthCheckScheduler:
     """Runs the probes of the targets given to ``sync`` until ``close``.
 
     ``rng`` draws the initial jitters (inject a seeded one for reproducible tests).
+    ``on_result(address, port, check, passed)`` hears each probe's result once,
+    before its events are reported.
     """
 
     def __init__(
@@ -47,8 +51,10 @@ class HealthCheckScheduler:
         *,
         rng: random.Random,
         loop: asyncio.AbstractEventLoop | None = None,
+        on_result: Callable[[str, int, HealthCheck, bool], None] | None = None,
     ) -> None:
         self._report = report
+        self._on_result = on_result
         self._rng = rng
         self._loop = loop
         self._running: dict[TargetKey, _Probing] = {}
@@ -96,6 +102,11 @@ class HealthCheckScheduler:
             probing.probes += 1
             kind: EventKind = "check-passed" if result.passed else "check-failed"
             now = loop.time()
+            if self._on_result is not None:
+                try:
+                    self._on_result(address, port, check, result.passed)
+                except Exception:  # publishing must not stop the probing either
+                    log.exception("probe result for %s was not published", address)
             for set_key, backend_key in probing.refs:
                 try:
                     self._report(HealthEvent(set_key, backend_key, kind, now))
