@@ -29,21 +29,6 @@ def _empty() -> Mapping[str, HostRoutes]:
 
 
 @dataclass(frozen=True, slots=True)
-class RouteBackend:
-    """One weighted destination of a route: a backend set of the HTTP data plane.
-
-    ``backend_set`` is a key of ``DesiredConfig.http_backend_sets``, or "" for a
-    reference that did not resolve: requests given to it get ``status`` (500 for the
-    Gateway API's invalid backendRefs).
-    """
-
-    backend_set: str
-    weight: int = 1
-    status: int = 500
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class HeaderEdit:
     """A compiled RequestHeaderModifier or ResponseHeaderModifier.
 
@@ -61,6 +46,57 @@ class HeaderEdit:
         result.extend(self.set)
         result.extend(self.add)
         return result
+
+    def then(self, after: HeaderEdit) -> HeaderEdit:
+        """One edit doing what this one and then ``after`` do.
+
+        The fields of each name come out in the same order as from the two edits in
+        turn; only the order between different names may differ, which HTTP gives no
+        meaning (RFC 9110 section 5.3).
+        """
+        dropped = set(after.remove) | {name.lower() for name, _ in after.set}
+
+        def kept(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+            return tuple((n, v) for n, v in pairs if n.lower() not in dropped)
+
+        # The client's fields named in this edit's set are still replaced: a name
+        # ``after`` drops is in its remove or its set.
+        return HeaderEdit(
+            set=kept(self.set) + after.set,
+            add=kept(self.add) + after.add,
+            remove=tuple(dict.fromkeys((*self.remove, *after.remove))),
+        )
+
+
+def compose_edits(first: HeaderEdit | None, second: HeaderEdit | None) -> HeaderEdit | None:
+    """``first`` then ``second`` as one edit; None when neither edits anything."""
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return first.then(second)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteBackend:
+    """One weighted destination of a route: a backend set of the HTTP data plane.
+
+    ``backend_set`` is a key of ``DesiredConfig.http_backend_sets``, or "" for a
+    reference that did not resolve: requests given to it get ``status`` (500 for the
+    Gateway API's invalid backendRefs).
+
+    ``request_headers`` and ``response_headers`` are the whole edits of a request
+    forwarded here and of its response: the rule's filters, then the backendRef's
+    (Gateway API HTTPBackendRef.filters), composed once when the route is compiled.
+    The data plane applies these, never the action's.
+    """
+
+    backend_set: str
+    weight: int = 1
+    status: int = 500
+    reason: str = ""
+    request_headers: HeaderEdit | None = None
+    response_headers: HeaderEdit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +128,11 @@ class Rewrite:
 
 @dataclass(frozen=True, slots=True)
 class RouteAction:
-    """What to do with a matched request. ``route`` names its origin for people."""
+    """What to do with a matched request. ``route`` names its origin for people.
+
+    ``request_headers`` and ``response_headers`` are the rule's own edits, for people;
+    each backend carries them composed with its backendRef's (see ``RouteBackend``).
+    """
 
     route: str
     backends: tuple[RouteBackend, ...] = ()

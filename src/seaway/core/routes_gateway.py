@@ -8,7 +8,8 @@ listeners), where the listener's ``allowedRoutes`` admit its namespace and kind 
 its hostnames intersect the listener's. A listener's namespace selector holds
 ``matchLabels`` and ``matchExpressions`` (``seaway.model.label_selectors``). A
 backendRef to a Service of another namespace is followed only when a ReferenceGrant
-there allows it (``seaway.core.reference_grants``).
+there allows it (``seaway.core.reference_grants``). A backendRef's header filters are
+composed after the rule's into the edits its ``RouteBackend`` carries.
 
 Precedence among the rules of every route attached to one listener, per the
 specification (HTTPRouteRule): the most specific hostname first (see
@@ -49,6 +50,7 @@ from seaway.core.routes import (
     RouteBackend,
     RouteTable,
     ValueCondition,
+    compose_edits,
     prefix_value,
 )
 from seaway.core.routes_ingress import age_key
@@ -65,6 +67,7 @@ from seaway.model.routes import (
     HTTPRouteRule,
     ParentRef,
     PathModifier,
+    RouteFilter,
     ValueMatch,
 )
 
@@ -207,6 +210,20 @@ def _edit(modifier: HeaderModifier | None) -> HeaderEdit | None:
     )
 
 
+def _header_edits(
+    filters: tuple[RouteFilter, ...],
+) -> tuple[HeaderEdit | None, HeaderEdit | None]:
+    """The request and response header edits among ``filters`` (a rule's or a
+    backendRef's; each modifier appears at most once)."""
+    request = response = None
+    for f in filters:
+        if f.request_header_modifier is not None:
+            request = _edit(f.request_header_modifier)
+        if f.response_header_modifier is not None:
+            response = _edit(f.response_header_modifier)
+    return request, response
+
+
 def _path_edit(modifier: PathModifier | None) -> PathEdit | None:
     return PathEdit(modifier.type, modifier.value) if modifier is not None else None
 
@@ -233,13 +250,9 @@ def _rule_action(
 ) -> tuple[RouteAction, list[tuple[str, str]]]:
     """The action of one rule, and its unresolved references as (reason, message)."""
     problems: list[tuple[str, str]] = []
-    request_headers = response_headers = None
+    request_headers, response_headers = _header_edits(rule.filters)
     redirect = rewrite = None
-    for f in route.rules[index].filters:
-        if f.request_header_modifier is not None:
-            request_headers = _edit(f.request_header_modifier)
-        if f.response_header_modifier is not None:
-            response_headers = _edit(f.response_header_modifier)
+    for f in rule.filters:
         if f.request_redirect is not None:
             r = f.request_redirect
             redirect = Redirect(r.scheme, r.hostname, r.port, _path_edit(r.path), r.status_code)
@@ -267,7 +280,16 @@ def _rule_action(
             if why:
                 problems.append(("BackendNotFound", f"{what}: {why}"))
             elif ref.weight > 0:
-                backends.append(RouteBackend(set_key, ref.weight))
+                # The backendRef's filters run after the rule's (HTTPBackendRef.filters).
+                ref_request, ref_response = _header_edits(ref.filters)
+                backends.append(
+                    RouteBackend(
+                        set_key,
+                        ref.weight,
+                        request_headers=compose_edits(request_headers, ref_request),
+                        response_headers=compose_edits(response_headers, ref_response),
+                    )
+                )
                 continue
         if why and ref.weight > 0:
             backends.append(RouteBackend("", ref.weight, 500, why))

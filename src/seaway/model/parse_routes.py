@@ -76,6 +76,13 @@ _FILTER_TYPES: tuple[FilterType, ...] = (
     "RequestRedirect",
     "URLRewrite",
 )
+# HTTPBackendRef.filters ("Support: Implementation-specific" in the Gateway API): seaway
+# applies the header modifiers there. Redirects and rewrites are taken in the rule's
+# filters only; RequestMirror and ExtensionRef nowhere.
+_BACKEND_FILTER_TYPES: tuple[FilterType, ...] = (
+    "RequestHeaderModifier",
+    "ResponseHeaderModifier",
+)
 # HTTPRoute methods (gateway.networking.k8s.io/v1 HTTPMethod enum).
 _METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
@@ -523,20 +530,25 @@ def _path_modifier(r: FieldReader, m: Mapping[str, object], path: str) -> PathMo
     return PathModifier(type=kind, value=text)
 
 
-def _route_filter(r: FieldReader, value: object, path: str) -> RouteFilter | None:
+def _route_filter(
+    r: FieldReader, value: object, path: str, allowed: tuple[FilterType, ...], scope: str
+) -> RouteFilter | None:
+    """One filter of a rule or of a backendRef; ``allowed`` are the types ``scope``
+    (words for the error, such as "in a rule") takes."""
     m = r.as_mapping(value, path)
     if m is None:
         return None
     raw_type = r.string(m, path, "type", required=True)
     if raw_type is None:
         return None
-    if raw_type not in _FILTER_TYPES:
+    kind = next((k for k in allowed if k == raw_type), None)
+    if kind is None:
+        hint = "; the rule's filters take it" if raw_type in _FILTER_TYPES else ""
         r.error(
             join_path(path, "type"),
-            f"filter {raw_type!r} is not supported (supported: {', '.join(_FILTER_TYPES)})",
+            f"filter {raw_type!r} is not supported {scope} (supported: {', '.join(allowed)}){hint}",
         )
         return None
-    kind: FilterType = raw_type
     field_name = "urlRewrite" if kind == "URLRewrite" else kind[0].lower() + kind[1:]
     body = r.mapping(m, path, field_name, required=True)
     if body is None:
@@ -573,14 +585,35 @@ def _route_filter(r: FieldReader, value: object, path: str) -> RouteFilter | Non
     return RouteFilter(type=kind, url_rewrite=rewrite)
 
 
+def _filters(
+    r: FieldReader,
+    m: Mapping[str, object],
+    path: str,
+    allowed: tuple[FilterType, ...],
+    scope: str,
+) -> tuple[RouteFilter, ...]:
+    """The ``filters`` list of a rule or a backendRef, read and checked the same way."""
+
+    def read(r: FieldReader, value: object, item_path: str) -> RouteFilter | None:
+        return _route_filter(r, value, item_path, allowed, scope)
+
+    filters = r.list_of(m, path, "filters", read)
+    kinds = [f.type for _, f in filters]
+    if "RequestRedirect" in kinds and "URLRewrite" in kinds:
+        r.error(join_path(path, "filters"), "RequestRedirect and URLRewrite cannot be combined")
+    for kind in sorted(set(kinds)):
+        if kinds.count(kind) > 1:
+            r.error(join_path(path, "filters"), f"{kind} may appear at most once")
+    return tuple(f for _, f in filters)
+
+
 def _backend_ref(r: FieldReader, value: object, path: str) -> BackendRef | None:
     m = r.as_mapping(value, path)
     if m is None:
         return None
     name = r.string(m, path, "name", required=True)
     weight = r.integer(m, path, "weight", 0, _WEIGHT_MAX)
-    if m.get("filters") is not None:
-        r.error(join_path(path, "filters"), "per-backend filters are not supported by seaway")
+    filters = _filters(r, m, path, _BACKEND_FILTER_TYPES, "in a backendRef")
     if name is None:
         return None
     return BackendRef(
@@ -590,6 +623,7 @@ def _backend_ref(r: FieldReader, value: object, path: str) -> BackendRef | None:
         weight=1 if weight is None else weight,
         group=r.string(m, path, "group") or "",
         kind=r.string(m, path, "kind") or "Service",
+        filters=filters,
     )
 
 
@@ -598,16 +632,10 @@ def _route_rule(r: FieldReader, value: object, path: str) -> HTTPRouteRule | Non
     if m is None:
         return None
     matches = tuple(x for _, x in r.list_of(m, path, "matches", _route_match))
-    filters = r.list_of(m, path, "filters", _route_filter)
-    kinds = [f.type for _, f in filters]
-    if "RequestRedirect" in kinds and "URLRewrite" in kinds:
-        r.error(join_path(path, "filters"), "RequestRedirect and URLRewrite cannot be combined")
-    for kind in set(kinds):
-        if kinds.count(kind) > 1:
-            r.error(join_path(path, "filters"), f"{kind} may appear at most once")
+    filters = _filters(r, m, path, _FILTER_TYPES, "in a rule")
     return HTTPRouteRule(
         matches=matches or (RouteMatch(),),
-        filters=tuple(f for _, f in filters),
+        filters=filters,
         backend_refs=tuple(b for _, b in r.list_of(m, path, "backendRefs", _backend_ref)),
     )
 

@@ -229,7 +229,8 @@ class URLRewrite:
 
 @dataclass(frozen=True, slots=True)
 class RouteFilter:
-    """One entry of ``HTTPRouteRule.filters``; the field named by ``type`` is set."""
+    """One entry of ``HTTPRouteRule.filters`` or of a backendRef's ``filters``; the field
+    named by ``type`` is set."""
 
     type: FilterType
     request_header_modifier: HeaderModifier | None = None
@@ -240,12 +241,19 @@ class RouteFilter:
 
 @dataclass(frozen=True, slots=True)
 class BackendRef:
+    """One entry of ``HTTPRouteRule.backendRefs``.
+
+    ``filters`` apply only to requests forwarded to this backendRef, after the rule's
+    (Gateway API HTTPBackendRef.filters); seaway accepts the header modifiers there.
+    """
+
     name: str
     namespace: str | None = None
     port: int | None = None
     weight: int = 1
     group: str = ""
     kind: str = "Service"
+    filters: tuple[RouteFilter, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

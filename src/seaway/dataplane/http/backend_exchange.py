@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from seaway.accesslog import RequestRecord
 from seaway.core.config import Backend
 from seaway.core.live_set import LiveBackendSet
-from seaway.core.routes import RouteAction, RouteMatchResult, normalize_host, redirect_location
+from seaway.core.routes import (
+    RouteAction,
+    RouteBackend,
+    RouteMatchResult,
+    normalize_host,
+    redirect_location,
+)
 from seaway.dataplane.base import BackendCounters
 from seaway.dataplane.http import headers as hdr
 from seaway.dataplane.http.h2_upstream import H2UpstreamStream
@@ -91,6 +97,7 @@ class BackendExchange:
     live: LiveBackendSet | None = None
     backend_counters: BackendCounters | None = None
     action: RouteAction | None = None
+    route_backend: RouteBackend | None = None  # the backendRef chosen; its header edits
     match: RouteMatchResult | None = None
     reused = False
     sending = False
@@ -184,7 +191,7 @@ class BackendExchange:
             )
             self.local_response(action.redirect.status, "", ((self.location_field, location),))
             return None
-        choice = self.runtime.pick_route_backend(action)
+        choice = self.route_backend = self.runtime.pick_route_backend(action)
         if choice is None:
             self.local_response(action.status, f"{action.route} has no backend")
             return None
@@ -414,8 +421,8 @@ class BackendExchange:
             upgrade=upgrade,
             scheme=self.downstream.scheme,
         )
-        if self.action.request_headers is not None:
-            out = self.action.request_headers.apply(out)
+        if self.route_backend is not None and self.route_backend.request_headers is not None:
+            out = self.route_backend.request_headers.apply(out)
         return out
 
     def _h2_head(

@@ -298,8 +298,8 @@ class Exchange(BackendExchange):
         self._response_began()
         head = self.head
         out, length, chunked, upgrade = hdr.response_fields(fields)
-        if self.action is not None and self.action.response_headers is not None:
-            out = self.action.response_headers.apply(out)
+        if self.route_backend is not None and self.route_backend.response_headers is not None:
+            out = self.route_backend.response_headers.apply(out)
         if status == 101 and head.upgrade is not None:
             out += [("Connection", "upgrade"), ("Upgrade", upgrade or head.upgrade)]
         elif head.method == "HEAD" or status in NO_CONTENT:

@@ -299,8 +299,8 @@ class StreamExchange(BackendExchange):
             return
         self._response_began()
         out, length, chunked, _ = hdr.response_fields(fields)
-        if self.action is not None and self.action.response_headers is not None:
-            out = self.action.response_headers.apply(out)
+        if self.route_backend is not None and self.route_backend.response_headers is not None:
+            out = self.route_backend.response_headers.apply(out)
         block = [(":status", str(status)), *hdr.h2_fields(out)]
         if length is not None and not chunked:
             block.append(("content-length", length))
