@@ -176,14 +176,13 @@ class Exchange(BackendExchange):
         if self.client.write_blocked:
             upstream.pause_reading()
         path, query, host = self.target
-        request_headers = list(head.headers)
         rewrite = self.action.rewrite
         if rewrite is not None:
             if rewrite.hostname:
                 host = rewrite.hostname
             if rewrite.path is not None:
                 path = replace_path(path, rewrite.path, self.match.match)
-        fields = self._backend_fields(request_headers, host, head.upgrade)
+        fields = self._backend_fields(head.headers, host, head.upgrade)
         if isinstance(upstream, H2UpstreamStream):
             self._attach_h2(
                 upstream, fields=fields, path=path, query=query, host=host, counters=counters
@@ -204,7 +203,7 @@ class Exchange(BackendExchange):
             self.client.buffered_changed(-released)
         if self.body_done and head.body == "chunked":
             parts.append(LAST_CHUNK)
-        counters.bytes_to_backend += sum(len(p) for p in parts)
+        counters.bytes_to_backend += sum(map(len, parts))
         upstream.writelines(parts)
         self.sending = True
         if head.expect_continue and not self.body_done:
