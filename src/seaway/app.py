@@ -677,6 +677,9 @@ class Seaway:
                     "active": lc.active if lc else 0,
                     "total": lc.total if lc else 0,
                     "rejected": lc.rejected if lc else 0,
+                    # From clients, counted by the kernel data plane (0 for the proxies).
+                    "packets": lc.packets if lc else 0,
+                    "bytes": lc.bytes if lc else 0,
                     "sourceRanges": [str(net) for net in listener.source_ranges],
                     "acceptProxyProtocol": listener.accept_proxy_protocol,
                     "error": self.listener_errors.get(lkey, ""),

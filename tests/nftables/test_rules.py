@@ -53,9 +53,10 @@ def test_nat_listener_chain_reads_as_documented() -> None:
     ruleset = build_ruleset(_config(web={"seaway.io/flow-idle-timeout": "5"}), FACTS)
     chain = ruleset.tables["ip"].objects["nat/198.18.0.99/tcp/80"]
     assert chain.rules == (
-        "ip saddr != { 203.0.113.0/24 } drop",
+        'ip saddr != { 203.0.113.0/24 } counter name "rejected/198.18.0.99/tcp/80" drop',
         "meta mark set meta mark or 0x00002000",
         'ct timeout set "idle-5s/tcp"',
+        'counter name "flows/198.18.0.99/tcp/80"',
         "meta l4proto tcp counter dnat ip to jhash ip saddr . tcp sport . ip daddr . tcp dport "
         "mod 251 seed 0x5ea3a7 map @maglev-251/default/web/80/tcp",
     )

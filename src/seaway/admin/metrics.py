@@ -139,6 +139,17 @@ class SeawayCollector(Collector):
             "UDP flows in the flow table of a listener (seaway's conntrack).",
             labels=("frontend", "service"),
         )
+        packets = CounterMetricFamily(
+            "seaway_frontend_packets",
+            "Packets from clients to a listener (kernel data plane only).",
+            labels=_FRONTEND_LABELS,
+        )
+        octets = CounterMetricFamily(
+            "seaway_frontend_bytes",
+            "Bytes of the packets from clients to a listener (kernel data plane only).",
+            labels=_FRONTEND_LABELS,
+        )
+        counted_packets = False
         keys = sorted(set(config.listeners) | set(counters.listeners))
         for key in keys:
             spec = config.listeners.get(key)
@@ -153,7 +164,14 @@ class SeawayCollector(Collector):
                 up.add_metric(labels, 0 if key in view.listener_errors else 1)
             if protocol == "UDP":
                 flows.add_metric([key, service], lc.active if lc else 0)
+            if lc is not None and lc.packets:
+                counted_packets = True
+                packets.add_metric(labels, lc.packets)
+                octets.add_metric(labels, lc.bytes)
         yield from (total, active, rejected, up, flows)
+        # Only when some plane counts packets: the proxies would show empty series.
+        if counted_packets:
+            yield from (packets, octets)
 
     def _backends(self, view: MetricsView) -> Iterator[Metric]:
         config, counters = view.config, view.counters

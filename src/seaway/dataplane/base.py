@@ -97,6 +97,9 @@ class ListenerCounters:
     active: int = 0
     total: int = 0
     rejected: int = 0  # refused: no usable backend, or outside loadBalancerSourceRanges
+    # Packets and bytes from clients (the kernel data plane counts them; the proxies don't).
+    packets: int = 0
+    bytes: int = 0
 
 
 @dataclass(slots=True)

@@ -70,6 +70,24 @@ def list_table(prefix: Sequence[str], family: str, name: str) -> str:
     return _run(prefix, ["nft", "list", "table", family, name])
 
 
+# nft loads the whole ruleset to list counters: seconds at 10,000 Services.
+COUNTERS_SECONDS = COMMAND_SECONDS
+
+
+def list_counters(prefix: Sequence[str]) -> str:
+    """``nft -j list counters``: every named counter of every table, as JSON."""
+    result = subprocess.run(
+        [*prefix, "nft", "-j", "list", "counters"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=COUNTERS_SECONDS,
+    )
+    if result.returncode != 0:
+        raise NftError(f"nft -j list counters: {result.stderr.strip() or result.returncode}")
+    return result.stdout
+
+
 def host_facts(prefix: Sequence[str], next_hops: Iterable[str]) -> HostFacts:
     """The interfaces that are up (but loopback) and the interface to each next hop."""
     links = json.loads(_run(prefix, ["ip", "-j", "link", "show", "up"]) or "[]")

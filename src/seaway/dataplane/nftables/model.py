@@ -1,6 +1,6 @@
 """nftables tables as data, and the ``nft -f`` scripts that create or change them (pure).
 
-A :class:`Table` holds named objects (ct timeouts, sets, maps, chains), each with the
+A :class:`Table` holds named objects (counters, ct timeouts, sets, maps, chains), each with the
 lines people read (``comment``). Two scripts come out of it:
 
 - :func:`render_replace`: the whole table, replacing whatever was there (``table`` /
@@ -21,9 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["ct timeout", "set", "map", "chain"]
-# Order of definition: objects are declared before the rules that use them.
-_KIND_ORDER: dict[str, int] = {"ct timeout": 0, "set": 1, "map": 2, "chain": 3}
+Kind = Literal["counter", "ct timeout", "set", "map", "chain"]
+# Order of definition: objects are declared before the rules and elements that use them
+# (a counter is named by map elements and rules, so it comes first and goes last).
+_KIND_ORDER: dict[str, int] = {"counter": 0, "ct timeout": 0, "set": 1, "map": 2, "chain": 3}
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,10 @@ Two tables, both named ``seaway`` (the prefix); nothing else on the host is touc
   SNAT, gives its conntrack entry the Service's idle timeout (a ``ct timeout``
   object) and DNATs it to the backend its selection map names;
 - ``nat-postrouting`` masquerades marked flows, so that replies come back through the
-  load balancer, whose conntrack turns them back into the client's flow.
+  load balancer, whose conntrack turns them back into the client's flow;
+- ``count-prerouting`` and ``count-dnat`` count, in named counters, every packet from
+  clients to a listener and each new flow per backend (after DNAT, keyed by the
+  load-balancer address, the protocol and the chosen backend); see :mod:`.counters`.
 
 ``netdev seaway`` (direct server return; only while some listener uses it), on the
 ingress hook of the host's interfaces, before the IP stack and conntrack:
@@ -64,6 +67,17 @@ INGRESS_PRIORITY = -100
 REJECT_PRIORITY = "dstnat - 10"
 
 KEY_TYPE = "ip daddr . meta l4proto . th dport"
+# Objref maps name counters; "typeof" cannot declare them, so their keys are typed.
+LISTENER_COUNTER_TYPE = "type ipv4_addr . inet_proto . inet_service : counter"
+# load-balancer address . protocol . backend address . backend port: the listener's
+# port is not in the key because conntrack's original port cannot be part of a
+# concatenation (its size depends on the protocol) in nft 1.0.
+BACKEND_COUNTER_TYPE = "type ipv4_addr . inet_proto . ipv4_addr . inet_service : counter"
+# The chain that counts listeners' packets runs before anything else of seaway's;
+# the one that counts backends' new flows runs after DNAT (priority dstnat), so that
+# it sees the chosen backend as the destination.
+COUNT_PRIORITY = "dstnat - 20"
+COUNT_DNAT_PRIORITY = "dstnat + 10"
 FLOW_KEY = "ip saddr . th sport . ip daddr . th dport"
 
 
@@ -83,11 +97,18 @@ class HostFacts:
 @dataclass(frozen=True, slots=True)
 class Ruleset:
     """The tables seaway wants, and problems by listener key (the listener is still
-    served when it can be: a bad annotation falls back to its default)."""
+    served when it can be: a bad annotation falls back to its default).
+
+    ``listener_counters``: listener key -> the id in its counters' names
+    (``packets/ID``, ``flows/ID``, ``rejected/ID``). ``backend_counters``: (backend set
+    key, backend key) -> the names of the counters of its new flows, one per listener.
+    """
 
     tables: Mapping[str, Table]  # by family
     problems: Mapping[str, str]
     table_sizes: Mapping[str, int]  # Maglev table size by backend set key
+    listener_counters: Mapping[str, str] = field(default_factory=dict)
+    backend_counters: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
 def listener_id(listener: Listener) -> str:
@@ -111,13 +132,29 @@ def _key(listener: Listener) -> str:
     return f"{listener.address} . {listener.protocol.lower()} . {listener.port}"
 
 
+def counter_name(what: str, listener: Listener) -> str:
+    """``flows/198.18.0.99/tcp/80``: one of a listener's counters (``packets``,
+    ``flows`` or ``rejected``)."""
+    return f"{what}/{listener_id(listener)}"
+
+
+def backend_counter_name(listener: Listener, backend: Backend) -> str:
+    """``flows/198.18.0.99/tcp/80/10.0.0.5/8000``: new flows of a listener to a backend."""
+    return f"flows/{listener_id(listener)}/{backend.address}/{backend.port}"
+
+
+def _counters(*names: str) -> tuple[NftObject, ...]:
+    return tuple(NftObject("counter", name) for name in names)
+
+
 def _ranges_rule(listener: Listener) -> list[str]:
     ranges = [str(n) for n in listener.source_ranges if n.version == 4]
+    rejected = f'counter name "{counter_name("rejected", listener)}"'
     if not listener.source_ranges:
         return []
     if not ranges:  # only IPv6 ranges: no IPv4 client may come in
-        return ["drop"]
-    return [f"ip saddr != {{ {', '.join(ranges)} }} drop"]
+        return [f"{rejected} drop"]
+    return [f"ip saddr != {{ {', '.join(ranges)} }} {rejected} drop"]
 
 
 def _hash(backend_set: BackendSet, modulus: int, flow_key: str) -> str:
@@ -190,6 +227,8 @@ class ListenerRules:
     dsr: str = ""  # the dsr-listeners key it adds
     no_endpoints: str = ""  # the no-endpoints key it adds
     next_hops: tuple[tuple[str, str], ...] = ()  # (node mark, verdict)
+    # (backend key, backend-flows key, counter name) per candidate backend (NAT only).
+    backend_counters: tuple[tuple[str, str, str], ...] = ()
     table_size: int | None = None  # its Maglev table's size (None: not Maglev)
     default_size: int | None = None  # the size it asked ``table_size`` about
     problem: str = ""
@@ -267,6 +306,11 @@ def build_ruleset(
     dsr_listeners: dict[str, str] = {}
     no_endpoints: dict[str, str] = {}
     next_hops: dict[str, str] = {}
+    listener_counters: dict[str, str] = {}
+    listener_elements: dict[str, str] = {}
+    rejected_elements: dict[str, str] = {}
+    backend_elements: dict[str, str] = {}
+    backend_counters: dict[tuple[str, str], tuple[str, ...]] = {}
     entries: dict[str, _Cached] = {}
     rendered = 0
 
@@ -294,11 +338,24 @@ def build_ruleset(
         if rules.no_endpoints:
             no_endpoints[rules.no_endpoints] = ""
         next_hops.update(rules.next_hops)
+        if any(o.kind == "counter" for o in rules.ip):
+            key = _key(listener)
+            listener_counters[lkey] = listener_id(listener)
+            listener_elements[key] = f'"{counter_name("packets", listener)}"'
+            rejected_elements[key] = f'"{counter_name("rejected", listener)}"'
+        for backend_key, element, name in rules.backend_counters:
+            # Two ports of one address and protocol sending to the same backend share
+            # a key: the first listener (by key) counts the flows of both.
+            if backend_elements.setdefault(element, f'"{name}"') != f'"{name}"':
+                continue
+            ckey = (backend_set.key, backend_key)
+            backend_counters[ckey] = (*backend_counters.get(ckey, ()), name)
     if cache is not None:
         cache.entries = entries
         cache.rendered = rendered
 
     ip.update(_ip_skeleton(nat_listeners, no_endpoints))
+    ip.update(_count_skeleton(listener_elements, rejected_elements, backend_elements))
     tables = {"ip": Table("ip", TABLE_NAME, ip)}
     if dsr_listeners and facts.ingress_devices:
         nd.update(_netdev_skeleton(facts.ingress_devices, dsr_listeners, next_hops))
@@ -307,7 +364,7 @@ def build_ruleset(
         for lkey, listener in config.listeners.items():
             if _key(listener) in dsr_listeners:
                 problems[lkey] = "direct server return: no network interface is up"
-    return Ruleset(tables, problems, sizes)
+    return Ruleset(tables, problems, sizes, listener_counters, backend_counters)
 
 
 def listener_rules(
@@ -337,8 +394,30 @@ def listener_rules(
             notes.append(f"no route to node(s) {lost}: left out")
         backends = routed
     problem = "; ".join(notes)
+    # The listener's counters live as long as the listener (whatever its backends).
+    counters = _counters(
+        *(counter_name(what, listener) for what in ("packets", "flows", "rejected"))
+    )
+    # Every candidate gets a counter, so that one taken out by a health check and put
+    # back keeps its count. DSR forwards without conntrack: no per-backend count.
+    counted = (
+        []
+        if forwarding == "dsr"
+        else [b for b in (backend_set.candidates or backend_set.backends) if ":" not in b.address]
+    )
+    backend_counters = tuple(
+        (
+            b.key,
+            f"{listener.address} . {proto} . {b.address} . {b.port}",
+            backend_counter_name(listener, b),
+        )
+        for b in counted
+    )
+    counters += _counters(*dict.fromkeys(name for _, _, name in backend_counters))
     if not backends:
-        return ListenerRules(no_endpoints=key, problem=problem)
+        return ListenerRules(
+            ip=counters, no_endpoints=key, problem=problem, backend_counters=backend_counters
+        )
     default_size = options.table_size or table_size_for(len(backend_set.candidates or backends))
     size = table_size(backend_set.key, default_size) if table_size else default_size
     maglev_size = size if options.selection == "maglev" else None
@@ -358,6 +437,7 @@ def listener_rules(
         chain = f"nat/{lid}"
         return ListenerRules(
             ip=(
+                *counters,
                 _ct_timeout(timeout, proto, idle),
                 NftObject(
                     "map",
@@ -376,6 +456,7 @@ def listener_rules(
                         # The flow's conntrack entry is new (unconfirmed) here, as the
                         # kernel requires for setting its timeout policy.
                         f'ct timeout set "{timeout}"',
+                        f'counter name "{counter_name("flows", listener)}"',
                         f"meta l4proto {proto} counter dnat ip to {selection.expression} "
                         f"map @{selection.map_name}",
                     ),
@@ -391,6 +472,7 @@ def listener_rules(
                 ),
             ),
             nat=key,
+            backend_counters=backend_counters,
             table_size=maglev_size,
             default_size=default_size,
             problem=problem,
@@ -399,6 +481,7 @@ def listener_rules(
     ident = set_id(backend_set)
     flows = f"flows-{idle}s/{ident}"
     objects = [
+        *_counters(*(counter_name(what, listener) for what in ("packets", "flows", "rejected"))),
         NftObject(
             "map",
             flows,
@@ -446,10 +529,12 @@ def listener_rules(
             "chain",
             f"dsr/{lid}",
             rules=(
+                f'counter name "{counter_name("packets", listener)}"',
                 *_ranges_rule(listener),
                 "meta mark set 0",
                 f"meta mark set {FLOW_KEY} map @{flows}",
-                f"meta mark 0 meta mark set {selection.expression} map @{selection.map_name}",
+                f'meta mark 0 counter name "{counter_name("flows", listener)}" '
+                f"meta mark set {selection.expression} map @{selection.map_name}",
                 f"update @{flows} {{ {FLOW_KEY} : meta mark }}",
                 "counter meta mark vmap @next-hops",
                 "meta mark set 0",
@@ -466,6 +551,7 @@ def listener_rules(
         )
     )
     return ListenerRules(
+        ip=counters,
         netdev=tuple(objects),
         dsr=key,
         next_hops=tuple(hops),
@@ -522,9 +608,10 @@ def _ip_skeleton(
             rules=(
                 # "tcp dport", not "th dport": nft lists a reset rule that way, and must
                 # read it back when a later transaction changes the table.
-                "meta l4proto tcp ip daddr . meta l4proto . tcp dport @no-endpoints counter "
+                "meta l4proto tcp ip daddr . meta l4proto . tcp dport @no-endpoints "
+                "counter name ip daddr . meta l4proto . tcp dport map @listener-rejects "
                 "reject with tcp reset",
-                f"{KEY_TYPE} @no-endpoints counter reject",
+                f"{KEY_TYPE} @no-endpoints counter name {KEY_TYPE} map @listener-rejects reject",
             ),
             comment=("no usable backend: TCP reset (UDP: port unreachable) at once",),
         ),
@@ -548,6 +635,54 @@ def _ip_skeleton(
                 "flows seaway DNATed leave with this host's address (replies come back "
                 "here); the client's source port is kept when free",
             ),
+        ),
+    }
+
+
+def _count_skeleton(
+    listeners: Mapping[str, str], rejected: Mapping[str, str], backends: Mapping[str, str]
+) -> dict[str, NftObject]:
+    return {
+        "listener-packets": NftObject(
+            "map",
+            "listener-packets",
+            (LISTENER_COUNTER_TYPE,),
+            dict(listeners),
+            comment=("load-balancer address . protocol . port -> its packet counter",),
+        ),
+        "listener-rejects": NftObject(
+            "map",
+            "listener-rejects",
+            (LISTENER_COUNTER_TYPE,),
+            dict(rejected),
+            comment=("load-balancer address . protocol . port -> its counter of refusals",),
+        ),
+        "backend-flows": NftObject(
+            "map",
+            "backend-flows",
+            (BACKEND_COUNTER_TYPE,),
+            dict(backends),
+            comment=(
+                "load-balancer address . protocol . backend address . port -> the counter "
+                "of the listener's new flows to that backend",
+            ),
+        ),
+        "count-prerouting": NftObject(
+            "chain",
+            "count-prerouting",
+            (f"type filter hook prerouting priority {COUNT_PRIORITY}", "policy accept"),
+            rules=(f"counter name {KEY_TYPE} map @listener-packets",),
+            comment=("every packet from clients to a listener, with its bytes",),
+        ),
+        "count-dnat": NftObject(
+            "chain",
+            "count-dnat",
+            (f"type filter hook prerouting priority {COUNT_DNAT_PRIORITY}", "policy accept"),
+            rules=(
+                "ct state new counter name ct original ip daddr . meta l4proto . "
+                "ip daddr . th dport map @backend-flows",
+            ),
+            comment=("new flows after DNAT: one count for the backend the selection chose",),
         ),
     }
 
