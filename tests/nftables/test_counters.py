@@ -9,6 +9,7 @@ from seaway.core.config import Backend, BackendSet, DesiredConfig, Listener
 from seaway.dataplane.nftables.counters import CounterValue, kernel_counters, parse_counters
 from seaway.dataplane.nftables.model import render_transaction
 from seaway.dataplane.nftables.rules import HostFacts, build_ruleset
+from seaway.model.annotations import KERNEL_BACKEND_COUNTERS
 
 # `nft -j list counters` (nftables v1.0.6) with two seaway tables and a table of
 # someone else's that happens to use the same counter name.
@@ -83,7 +84,9 @@ def test_odd_output_never_raises() -> None:
 PODS = tuple(Backend(f"10.0.0.{5 + i}", 8000, name=f"pod-{i}") for i in range(3))
 
 
-def _config(backends: tuple[Backend, ...], second_port: bool = False) -> DesiredConfig:
+def _config(
+    backends: tuple[Backend, ...], second_port: bool = False, *, per_backend: bool = True
+) -> DesiredConfig:
     sets = {}
     listeners = {}
     for port in (80, 81) if second_port else (80,):
@@ -94,6 +97,7 @@ def _config(backends: tuple[Backend, ...], second_port: bool = False) -> Desired
             protocol="TCP",
             backends=backends,
             candidates=PODS,
+            kernel_annotations=((KERNEL_BACKEND_COUNTERS, "true"),) if per_backend else (),
         )
         sets[s.key] = s
         listener = Listener("TCP", "198.18.0.99", port, s.service, "http", s.key)
@@ -136,3 +140,15 @@ def test_two_ports_to_one_backend_count_under_the_first() -> None:
         "flows/198.18.0.99/tcp/80/10.0.0.5/8000",
     )
     assert ("default/web:81/TCP", "10.0.0.5:8000") not in ruleset.backend_counters
+
+
+def test_per_backend_counters_only_where_the_service_asks() -> None:
+    # Each named counter makes every nft transaction slower (nft reads every named
+    # object first): per-backend ones are opt-in, per-listener ones always there.
+    plain = build_ruleset(_config(PODS, per_backend=False), HostFacts())
+    assert plain.listener_counters == {WEB: "198.18.0.99/tcp/80"}
+    assert plain.backend_counters == {}
+    names = {o.name for o in plain.tables["ip"].objects.values() if o.kind == "counter"}
+    assert names == {f"{what}/198.18.0.99/tcp/80" for what in ("packets", "flows", "rejected")}
+    counted = build_ruleset(_config(PODS), HostFacts())
+    assert len(counted.backend_counters) == len(PODS)

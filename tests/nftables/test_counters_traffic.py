@@ -152,7 +152,12 @@ def _manifests(path: Path, pods: list[str]) -> None:
         [
             pool,
             seaway_config("127.241.9.0/24", adminAddress=ADMIN),
-            *service_manifests("a-web", backends, port=80),
+            *service_manifests(
+                "a-web",
+                backends,
+                port=80,
+                annotations={"seaway.io/kernel-backend-counters": "true"},
+            ),
             *service_manifests("b-empty", [], port=80),
         ],
     )
@@ -289,6 +294,7 @@ def test_the_plane_reads_in_the_background_and_leaves_nothing(netns: str) -> Non
         protocol="TCP",
         backends=pods,
         candidates=pods,
+        kernel_annotations=(("seaway.io/kernel-backend-counters", "true"),),
     )
     listener = Listener("TCP", WEB_VIP, 80, "default/web", "http", backends.key)
     config = DesiredConfig(

@@ -16,8 +16,10 @@ from seaway.dataplane.nftables.options import kernel_options, table_size_for
 from seaway.dataplane.nftables.rules import HostFacts, build_ruleset, service_rules
 
 WHY_NOT = (
-    "needs root" if os.geteuid() != 0
-    else "needs nft and ip" if not (shutil.which("nft") and shutil.which("ip"))
+    "needs root"
+    if os.geteuid() != 0
+    else "needs nft and ip"
+    if not (shutil.which("nft") and shutil.which("ip"))
     else ""
 )
 needs_netns = pytest.mark.skipif(bool(WHY_NOT), reason=WHY_NOT or "ok")
@@ -31,8 +33,13 @@ FACTS = HostFacts(("eth0",), {"198.18.0.11": "eth0", "198.18.0.12": "eth0"})
 
 def _set(name: str, notes: dict[str, str], backends: tuple[Backend, ...] = NODES) -> BackendSet:
     return BackendSet(
-        key=f"default/{name}:80/TCP", service=f"default/{name}", port_name="http",
-        protocol="TCP", backends=backends, candidates=NODES, mode="nodes",
+        key=f"default/{name}:80/TCP",
+        service=f"default/{name}",
+        port_name="http",
+        protocol="TCP",
+        backends=backends,
+        candidates=NODES,
+        mode="nodes",
         kernel_annotations=tuple(sorted(notes.items())),
     )
 
@@ -43,8 +50,15 @@ def _config(**notes: dict[str, str]) -> DesiredConfig:
     for i, (name, n) in enumerate(sorted(notes.items())):
         s = _set(name, n)
         sets[s.key] = s
-        listener = Listener("TCP", f"198.18.0.{99 + i}", 80, s.service, "http", s.key,
-                            source_ranges=(ipaddress.ip_network("203.0.113.0/24"),))
+        listener = Listener(
+            "TCP",
+            f"198.18.0.{99 + i}",
+            80,
+            s.service,
+            "http",
+            s.key,
+            source_ranges=(ipaddress.ip_network("203.0.113.0/24"),),
+        )
         listeners[listener.key] = listener
     return DesiredConfig(listeners=listeners, backend_sets=sets)
 
@@ -72,10 +86,13 @@ def test_dsr_forwards_unchanged_to_the_node_and_remembers_the_flow() -> None:
     objects = ruleset.tables["netdev"].objects
     assert objects["to/198.18.0.11"].rules == ('counter fwd ip to 198.18.0.11 device "eth0"',)
     assert objects["next-hops"].elements == {
-        "0xc612000b": "goto to/198.18.0.11", "0xc612000c": "goto to/198.18.0.12"}
+        "0xc612000b": "goto to/198.18.0.11",
+        "0xc612000c": "goto to/198.18.0.12",
+    }
     assert "timeout 350s" in objects["flows-350s/default/web/80/tcp"].declaration
     assert objects["dsr-listeners"].elements == {
-        "198.18.0.99 . tcp . 80": "goto dsr/198.18.0.99/tcp/80"}
+        "198.18.0.99 . tcp . 80": "goto dsr/198.18.0.99/tcp/80"
+    }
 
 
 def test_selections_and_bad_annotations() -> None:
@@ -83,8 +100,10 @@ def test_selections_and_bad_annotations() -> None:
     rule = modulo.tables["ip"].objects["nat/198.18.0.99/tcp/80"].rules[-1]
     assert "jhash ip saddr . tcp sport . ip daddr . tcp dport mod 2 " in rule
     random = build_ruleset(_config(web={"seaway.io/kernel-selection": "random"}), FACTS)
-    assert "numgen random mod 2 map @random/" in (
-        random.tables["ip"].objects["nat/198.18.0.99/tcp/80"].rules[-1])
+    assert (
+        "numgen random mod 2 map @random/"
+        in (random.tables["ip"].objects["nat/198.18.0.99/tcp/80"].rules[-1])
+    )
     bad = build_ruleset(_config(web={"seaway.io/kernel-selection": "fastest"}), FACTS)
     assert "is not maglev, modulo or random" in bad.problems["TCP/198.18.0.99:80"]
     assert kernel_options(_set("x", {"seaway.io/kernel-table-size": "1000"})).problems
@@ -126,8 +145,9 @@ def test_explain_text_has_comments_and_shortened_maps() -> None:
 @needs_netns
 def test_nft_accepts_every_script(netns: str) -> None:
     prefix = ("ip", "netns", "exec", netns)
-    config = _config(web={}, dsr={"seaway.io/forwarding": "dsr"},
-                     rnd={"seaway.io/kernel-selection": "random"})
+    config = _config(
+        web={}, dsr={"seaway.io/forwarding": "dsr"}, rnd={"seaway.io/kernel-selection": "random"}
+    )
     first = build_ruleset(config, FACTS)
     start = render_transaction(None, first.tables, "seaway")
     check_nft(prefix, start)

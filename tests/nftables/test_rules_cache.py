@@ -28,13 +28,25 @@ def _config(backends: dict[str, tuple[Backend, ...]] | None = None) -> DesiredCo
     listeners: dict[str, Listener] = {}
     for i, (name, notes) in enumerate(sorted(NOTES.items())):
         s = BackendSet(
-            key=f"default/{name}:80/TCP", service=f"default/{name}", port_name="http",
-            protocol="TCP", backends=(backends or {}).get(name, NODES), candidates=NODES,
-            mode="nodes", kernel_annotations=tuple(sorted(notes.items())),
+            key=f"default/{name}:80/TCP",
+            service=f"default/{name}",
+            port_name="http",
+            protocol="TCP",
+            backends=(backends or {}).get(name, NODES),
+            candidates=NODES,
+            mode="nodes",
+            kernel_annotations=tuple(sorted(notes.items())),
         )
         sets[s.key] = s
-        listener = Listener("TCP", f"198.18.0.{99 + i}", 80, s.service, "http", s.key,
-                            source_ranges=(ipaddress.ip_network("203.0.113.0/24"),))
+        listener = Listener(
+            "TCP",
+            f"198.18.0.{99 + i}",
+            80,
+            s.service,
+            "http",
+            s.key,
+            source_ranges=(ipaddress.ip_network("203.0.113.0/24"),),
+        )
         listeners[listener.key] = listener
     return DesiredConfig(listeners=listeners, backend_sets=sets)
 
@@ -52,18 +64,21 @@ def test_one_endpoint_change_renders_one_listener() -> None:
     second = build_ruleset(_config({"web": NODES[1:]}), FACTS, cache=cache)
     assert cache.rendered == 1
     # Unchanged listeners' objects are the very same (render_changes skips them).
-    same = [n for n, o in second.tables["ip"].objects.items()
-            if first.tables["ip"].objects.get(n) is o]
+    same = [
+        n for n, o in second.tables["ip"].objects.items() if first.tables["ip"].objects.get(n) is o
+    ]
     # Sorted by name: bad .99, dsr .100, mod .101, rnd .102, web .103.
     assert {"nat/198.18.0.99/tcp/80", "nat/198.18.0.101/tcp/80", "nat/198.18.0.102/tcp/80"} <= (
-        set(same))
+        set(same)
+    )
     assert "nat/198.18.0.103/tcp/80" not in same
     assert not any(n.endswith("/default/web/80/tcp") for n in same)
     script = render_transaction(first.tables, second.tables, "seaway")
     assert [line.split()[:2] for line in script.splitlines()] == [
-        ["delete", "element"], ["add", "element"]]
-    assert build_ruleset(_config({"web": NODES[1:]}), FACTS, cache=cache).tables == (
-        second.tables)
+        ["delete", "element"],
+        ["add", "element"],
+    ]
+    assert build_ruleset(_config({"web": NODES[1:]}), FACTS, cache=cache).tables == (second.tables)
     assert cache.rendered == 0
 
 

@@ -17,6 +17,7 @@ from seaway.model.annotations import (
     FLOW_IDLE_TIMEOUT,
     FORWARDING,
     FORWARDING_VALUES,
+    KERNEL_BACKEND_COUNTERS,
     KERNEL_SELECTION,
     KERNEL_SELECTION_VALUES,
     KERNEL_TABLE_SIZE,
@@ -61,6 +62,8 @@ class KernelOptions:
     idle_seconds: int = DEFAULT_TCP_IDLE_SECONDS
     # A table size the Service pinned; None: ``table_size_for`` the candidates.
     table_size: int | None = None
+    # Named counters of new flows per backend (opt-in: see KERNEL_BACKEND_COUNTERS).
+    backend_counters: bool = False
     problems: tuple[str, ...] = ()
 
 
@@ -96,4 +99,11 @@ def kernel_options(backend_set: BackendSet) -> KernelOptions:
             size = int(text)
         else:
             problems.append(f"{KERNEL_TABLE_SIZE} {text!r} is not a prime up to {TABLE_SIZES[-1]}")
-    return KernelOptions(selection, forwarding, idle, size, tuple(problems))
+    per_backend = False
+    text = notes.get(KERNEL_BACKEND_COUNTERS)
+    if text is not None:
+        if text in ("true", "false"):
+            per_backend = text == "true"
+        else:
+            problems.append(f"{KERNEL_BACKEND_COUNTERS} {text!r} is not true or false")
+    return KernelOptions(selection, forwarding, idle, size, per_backend, tuple(problems))

@@ -398,11 +398,13 @@ def listener_rules(
     counters = _counters(
         *(counter_name(what, listener) for what in ("packets", "flows", "rejected"))
     )
-    # Every candidate gets a counter, so that one taken out by a health check and put
-    # back keeps its count. DSR forwards without conntrack: no per-backend count.
+    # Per-backend counts only when the Service asks (every named counter slows every
+    # nft transaction: see KERNEL_BACKEND_COUNTERS). Every candidate then gets a counter,
+    # so that one taken out by a health check and put back keeps its count. DSR
+    # forwards without conntrack: no per-backend count.
     counted = (
         []
-        if forwarding == "dsr"
+        if forwarding == "dsr" or not options.backend_counters
         else [b for b in (backend_set.candidates or backend_set.backends) if ":" not in b.address]
     )
     backend_counters = tuple(
