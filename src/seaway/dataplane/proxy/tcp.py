@@ -304,12 +304,12 @@ class TcpConnection(asyncio.Protocol):
         self._listener_counters.total += 1
         self._listener_counters.active += 1
         peer = client.get_extra_info("peername")
-        local = client.get_extra_info("sockname")
-        if not peer or not local:
+        if not peer:
             self._reject()  # gone before we could look at it
             return
         self._client_address = (peer[0], peer[1])
-        self._local_address = (local[0], local[1])
+        # The local address is looked up only when a PROXY header needs it (a system
+        # call per connection otherwise).
         keepalive = runtime.settings.keepalive
         if not self._listener.inherits(keepalive):
             self._tune(client, keepalive)
@@ -587,6 +587,12 @@ class TcpConnection(asyncio.Protocol):
 
     def _proxy_header(self, version: str) -> bytes:
         source, source_port = self._client_address
+        if not self._local_address[0]:
+            local = self._client.get_extra_info("sockname") if self._client is not None else None
+            # A client already gone: the listener's own address is the one it reached.
+            self._local_address = (
+                (local[0], local[1]) if local else (self._spec.address, self._spec.port)
+            )
         destination, destination_port = self._local_address
         if version == "v1":
             return encode_v1(source, source_port, destination, destination_port)
