@@ -206,6 +206,7 @@ class ProbeTarget:
     refs: tuple[BackendRef, ...]
 
 
+_SUCCESSES: frozenset[EventKind] = frozenset({"connect-succeeded", "request-succeeded"})
 _KIND_TO_OUTLIER: Mapping[EventKind, OutlierOutcome] = MappingProxyType(
     {
         "check-passed": "check-passed",
@@ -251,9 +252,18 @@ class HealthTracker:
     def apply(self, event: HealthEvent) -> bool:
         """Take one event; True when the view changed (a backend left or rejoined)."""
         ref = (event.set_key, event.backend_key)
+        entry = self._backends.get(ref)
+        if (
+            entry is not None
+            and event.kind in _SUCCESSES
+            and entry.outlier.failures == 0
+            and entry.outlier.ejected_until is None
+        ):
+            # The usual event (one per connection or request): a success with no streak
+            # to reset and no ejection to end changes nothing.
+            return False
         if event.backend_key not in self._members.get(event.set_key, frozenset()):
             return False  # about a backend no longer in its set: nothing to decide
-        entry = self._backends.get(ref)
         if entry is None:
             entry = self._backends[ref] = _Backend()
         before = _verdict(entry, event.at)
