@@ -13,7 +13,6 @@ import random
 from collections.abc import Set
 
 from seaway.core.balancers.base import DESTINATION_HASH, FLOW_HASH, SOURCE_HASH, Balancer
-from seaway.core.balancers.connection_counts import ConnectionCounts
 from seaway.core.balancers.registry import balancer_for
 from seaway.core.config import Backend, BackendSet
 from seaway.core.flows import FlowTable
@@ -58,7 +57,7 @@ class LiveBackendSet:
 
     def _new_balancer(self, spec: BackendSet) -> Balancer:
         balancer = balancer_for(spec, rng=self.rng)
-        counts = _counts_of(balancer)
+        counts = balancer.counts
         if counts is not None and self._shared is not None:
             counts.share(self._shared.counts, self.name)
         return balancer
@@ -85,8 +84,8 @@ class LiveBackendSet:
         ):
             previous = self.balancer
             self.balancer = self._new_balancer(spec)
-            old_counts = _counts_of(previous)
-            if old_counts is not None and _counts_of(self.balancer) is None:
+            old_counts = previous.counts
+            if old_counts is not None and self.balancer.counts is None:
                 # Nobody will count this worker's open connections down any more.
                 old_counts.release()
         elif spec.backends != old.backends:
@@ -145,8 +144,3 @@ class LiveBackendSet:
         if self.affinity is not None:
             self.affinity.expire(now)
 
-
-def _counts_of(balancer: Balancer) -> ConnectionCounts | None:
-    """The connection counts a balancer balances on, if it keeps any."""
-    counts = getattr(balancer, "counts", None)
-    return counts if isinstance(counts, ConnectionCounts) else None

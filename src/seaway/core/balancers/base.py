@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence, Set
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from seaway.core.config import Backend
+
+if TYPE_CHECKING:
+    from seaway.core.balancers.connection_counts import ConnectionCounts
 
 # What an algorithm needs from its caller, declared in ``Balancer.needs`` so that the
 # proxy knows what to compute and report, and the docs can tell users.
@@ -66,6 +69,9 @@ class Balancer(ABC):
     consistent: ClassVar[bool] = False
     # The inputs this algorithm uses (a subset of ``NEEDS``).
     needs: ClassVar[frozenset[str]] = frozenset()
+    # The open connections (or requests) it balances on, for algorithms that count
+    # them: what workers share (``ConnectionCounts.share``). None for the others.
+    counts: ConnectionCounts | None = None
 
     @abstractmethod
     def update(self, backends: Sequence[Backend]) -> None:

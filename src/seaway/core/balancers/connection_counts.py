@@ -121,6 +121,8 @@ class ConnectionCountingBalancer(Balancer):
     weighted: ClassVar[bool] = True
     idle_wins: ClassVar[bool] = False
 
+    counts: ConnectionCounts
+
     def __init__(self, backends: Sequence[Backend]) -> None:
         self.counts = ConnectionCounts()
         self._backends: tuple[Backend, ...] = ()

@@ -43,6 +43,7 @@ class LeastRequestBalancer(Balancer):
 
     name: ClassVar[str] = "least-request"
     needs: ClassVar[frozenset[str]] = frozenset({CONNECTION_COUNTS, RANDOM, CLOCK})
+    counts: ConnectionCounts
 
     def __init__(
         self,
