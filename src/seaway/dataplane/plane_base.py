@@ -14,8 +14,10 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from seaway.accesslog import AccessLog
-from seaway.core.config import DesiredConfig
+from seaway.core.config import BackendSet, DesiredConfig
 from seaway.core.health import HealthEvent
+from seaway.core.live_set import LiveBackendSet
+from seaway.core.sharing import SharedState
 from seaway.dataplane.base import ApplyResult, Counters
 from seaway.dataplane.runtime import DataPlaneRuntime
 
@@ -32,8 +34,11 @@ class ServingPlane(ABC, Generic[R]):
         loop: asyncio.AbstractEventLoop | None = None,
         on_health_event: Callable[[HealthEvent], None] | None = None,
         access_log: AccessLog | None = None,
+        shared: SharedState | None = None,
     ) -> None:
         self._rng = rng
+        # State shared with the other workers of `seaway run --workers N` (else None).
+        self._shared = shared
         self._loop = loop
         self._on_health_event = on_health_event
         self._access_log = access_log
@@ -45,6 +50,11 @@ class ServingPlane(ABC, Generic[R]):
         self._lock = asyncio.Lock()
         self._closed = False
         self._empty_counters = Counters()
+
+    def _live_set(self, spec: BackendSet) -> LiveBackendSet:
+        """A backend set as this plane serves it (sharing counts and affinity with the
+        other workers, when there are any)."""
+        return LiveBackendSet(spec, rng=self._rng, shared=self._shared)
 
     @abstractmethod
     def _new_runtime(self, loop: asyncio.AbstractEventLoop) -> R:

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from seaway.accesslog import AccessLog
 from seaway.core.config import DesiredConfig, HttpListener
 from seaway.core.health import HealthEvent
-from seaway.core.live_set import LiveBackendSet
 from seaway.core.sharing import SharedState
 from seaway.dataplane.base import ApplyResult
 from seaway.dataplane.http.downstream import ClientConnection, HttpServer
@@ -43,9 +42,13 @@ class HttpDataPlane(ServingPlane[HttpRuntime]):
         access_log: AccessLog | None = None,
         shared: SharedState | None = None,
     ) -> None:
-        super().__init__(rng=rng, loop=loop, on_health_event=on_health_event, access_log=access_log)
-        # State shared with the other workers of `seaway run --workers N` (else None).
-        self._shared = shared
+        super().__init__(
+            rng=rng,
+            loop=loop,
+            on_health_event=on_health_event,
+            access_log=access_log,
+            shared=shared,
+        )
         self._servers: dict[str, HttpServer] = {}
 
     def _new_runtime(self, loop: asyncio.AbstractEventLoop) -> HttpRuntime:
@@ -62,7 +65,7 @@ class HttpDataPlane(ServingPlane[HttpRuntime]):
         for key, spec in config.http_backend_sets.items():
             live = runtime.sets.get(key)
             if live is None:
-                runtime.sets[key] = LiveBackendSet(spec, rng=self._rng, shared=self._shared)
+                runtime.sets[key] = self._live_set(spec)
             elif live.spec != spec:
                 live.update(spec)
         for key in [k for k in runtime.sets if k not in config.http_backend_sets]:

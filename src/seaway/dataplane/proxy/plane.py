@@ -10,7 +10,6 @@ from seaway.accesslog import AccessLog
 from seaway.core.config import DesiredConfig, Listener
 from seaway.core.diff import diff_configs
 from seaway.core.health import HealthEvent
-from seaway.core.live_set import LiveBackendSet
 from seaway.core.sharing import SharedState
 from seaway.dataplane.base import ApplyResult
 from seaway.dataplane.plane_base import ServingPlane
@@ -44,9 +43,13 @@ class ProxyDataPlane(ServingPlane[ProxyRuntime]):
         access_log: AccessLog | None = None,
         shared: SharedState | None = None,
     ) -> None:
-        super().__init__(rng=rng, loop=loop, on_health_event=on_health_event, access_log=access_log)
-        # State shared with the other workers of `seaway run --workers N` (else None).
-        self._shared = shared
+        super().__init__(
+            rng=rng,
+            loop=loop,
+            on_health_event=on_health_event,
+            access_log=access_log,
+            shared=shared,
+        )
         # Connections whose backend left its set, and when they are reset
         # (drain_timeout_seconds > 0 only); the timer fires at the earliest.
         self._draining: dict[TcpConnection, float] = {}
@@ -69,7 +72,7 @@ class ProxyDataPlane(ServingPlane[ProxyRuntime]):
             spec = config.backend_sets[key]
             live = runtime.sets.get(key)
             if live is None:
-                runtime.sets[key] = LiveBackendSet(spec, rng=self._rng, shared=self._shared)
+                runtime.sets[key] = self._live_set(spec)
             else:
                 live.update(spec)
 
