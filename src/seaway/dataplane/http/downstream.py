@@ -29,7 +29,7 @@ from seaway.dataplane.http.h2_downstream import H2ClientConnection
 from seaway.dataplane.http.headers import VIA, encode_head
 from seaway.dataplane.http.lazy_timer import LazyTimer
 from seaway.dataplane.http.protocol_selector import ProtocolSelector
-from seaway.dataplane.http.runtime import HIGH_WATER, LOW_WATER, MAX_BUFFERED_BODY, HttpRuntime
+from seaway.dataplane.http.runtime import MAX_BUFFERED_BODY, HttpRuntime
 from seaway.dataplane.http.tls_contexts import TlsContexts
 from seaway.http1.limits import MAX_PIPELINED
 from seaway.http1.protocol import LINGER_SECONDS
@@ -158,14 +158,7 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        self.transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.peer = (str(peer[0]), int(peer[1]))
-        self.runtime.connections.add(self)
-        counters = self.runtime.listener_counters(self._listener_key)
-        counters.active += 1
-        counters.total += 1
+        self.peer = self.runtime.client_connected(self, transport, self._listener_key)
         self._set_timer(_Timer.HEAD, self.runtime.settings.http.header_timeout_seconds)
 
     def data_received(self, data: bytes) -> None:
@@ -214,9 +207,7 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
         self._timer.cancel()  # the scheduled handle references this connection
-        self.runtime.connections.discard(self)
-        counters = self.runtime.listener_counters(self._listener_key)
-        counters.active -= 1
+        self.runtime.client_disconnected(self, self._listener_key)
         for exchange in list(self.exchanges):
             exchange.client_lost()
         if self._tunnel is not None:

@@ -40,7 +40,6 @@ from h2.frame_buffer import FrameBuffer
 from hyperframe.frame import ContinuationFrame, Frame, GoAwayFrame
 
 from seaway.dataplane.http.h2_flow import SendQueue, flush
-from seaway.dataplane.http.runtime import HIGH_WATER, LOW_WATER
 from seaway.dataplane.http.stream_exchange import StreamExchange, StreamHead
 
 if TYPE_CHECKING:
@@ -134,14 +133,7 @@ class H2ClientConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        self.transport.set_write_buffer_limits(HIGH_WATER, LOW_WATER)
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.peer = (str(peer[0]), int(peer[1]))
-        self.runtime.connections.add(self)
-        counters = self.runtime.listener_counters(self._listener_key)
-        counters.active += 1
-        counters.total += 1
+        self.peer = self.runtime.client_connected(self, transport, self._listener_key)
         limits = self.runtime.settings.http
         self.h2.local_settings = h2.settings.Settings(
             client=False,
@@ -219,8 +211,7 @@ class H2ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._cancel_idle()
-        self.runtime.connections.discard(self)
-        self.runtime.listener_counters(self._listener_key).active -= 1
+        self.runtime.client_disconnected(self, self._listener_key)
         for exchange in list(self.exchanges.values()):
             exchange.client_lost()
         self.exchanges.clear()

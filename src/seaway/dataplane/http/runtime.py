@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from seaway.core.live_set import LiveBackendSet
 from seaway.core.route_weights import SmoothWeights
@@ -50,6 +50,29 @@ class HttpRuntime(DataPlaneRuntime):
         self.pool: UpstreamPool | None = None
         self.h2_pool: H2UpstreamPool | None = None
         self.wanted_keys: set[str] = set()
+
+    def client_connected(
+        self,
+        connection: ClientConnection | H2ClientConnection,
+        transport: asyncio.BaseTransport,
+        listener_key: str,
+    ) -> tuple[str, int]:
+        """A client connection begins (either HTTP version): tracked and counted; its
+        transport's buffer limits set. Returns the client's address ("", 0 if gone)."""
+        cast(asyncio.Transport, transport).set_write_buffer_limits(HIGH_WATER, LOW_WATER)
+        self.connections.add(connection)
+        counters = self.listener_counters(listener_key)
+        counters.active += 1
+        counters.total += 1
+        peer = transport.get_extra_info("peername")
+        return (str(peer[0]), int(peer[1])) if peer else ("", 0)
+
+    def client_disconnected(
+        self, connection: ClientConnection | H2ClientConnection, listener_key: str
+    ) -> None:
+        """A client connection ended: no longer tracked or counted as active."""
+        self.connections.discard(connection)
+        self.listener_counters(listener_key).active -= 1
 
     def apply_settings(self, settings: SeawaySettings) -> None:
         self.settings = settings
