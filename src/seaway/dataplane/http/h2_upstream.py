@@ -15,7 +15,6 @@ holds back only its own stream's backend, never reading more than one window ahe
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 from typing import Protocol, cast
@@ -30,7 +29,7 @@ import h2.settings
 from seaway.core.config import Backend
 from seaway.dataplane.http.h2_flow import Fields, SendQueue, flush
 from seaway.dataplane.http.runtime import HIGH_WATER, LOW_WATER, HttpRuntime
-from seaway.dataplane.http.upstream import PoolExhausted
+from seaway.dataplane.http.upstream import Waiters
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +367,7 @@ class H2UpstreamPool:
         self.conns: dict[str, list[H2UpstreamConnection]] = {}
         self._all: set[H2UpstreamConnection] = set()
         self._connecting: dict[str, asyncio.Future[None]] = {}
-        self._waiters: dict[str, collections.deque[asyncio.Future[None]]] = {}
+        self._waiters = Waiters()
 
     async def open_stream(
         self, backend: Backend, sink: StreamSink
@@ -394,16 +393,7 @@ class H2UpstreamPool:
             if len(self.conns.get(key, ())) < settings.http.max_connections_per_backend:
                 conn = await self._connect(backend, deadline)
                 return conn.open_stream(sink), False
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.setdefault(key, collections.deque()).append(waiter)
-            try:
-                async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                    await waiter
-            except TimeoutError:
-                raise PoolExhausted(key) from None
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._waiters[key].remove(waiter)
+            await self._waiters.wait(key, loop, deadline)
 
     async def _connect(self, backend: Backend, deadline: float) -> H2UpstreamConnection:
         key = backend.key
@@ -423,12 +413,7 @@ class H2UpstreamPool:
         return conn
 
     def stream_ended(self, conn: H2UpstreamConnection) -> None:
-        waiters = self._waiters.get(conn.backend.key)
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        self._waiters.wake(conn.backend.key)
 
     def retire(self, conn: H2UpstreamConnection) -> None:
         """``conn`` takes no new streams (GOAWAY): new streams open another connection."""

@@ -40,6 +40,37 @@ class PoolExhausted(Exception):
     """Every allowed connection to the backend is busy and none freed up in time."""
 
 
+class Waiters:
+    """Requests waiting for room on a backend's connections, oldest first (per backend
+    key); each pool keeps one. ``wake`` lets the oldest still waiting go on."""
+
+    __slots__ = ("_queues",)
+
+    def __init__(self) -> None:
+        self._queues: dict[str, collections.deque[asyncio.Future[None]]] = {}
+
+    async def wait(self, key: str, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Wait until woken; PoolExhausted when ``deadline`` (loop time) passes first."""
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._queues.setdefault(key, collections.deque()).append(waiter)
+        try:
+            async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                await waiter
+        except TimeoutError:
+            raise PoolExhausted(key) from None
+        finally:
+            with contextlib.suppress(ValueError):
+                self._queues[key].remove(waiter)
+
+    def wake(self, key: str) -> None:
+        queue = self._queues.get(key)
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+
 class _StopParsing(Exception):
     """Raised in a parser callback to stop at the end of a HEAD response's head."""
 
@@ -251,7 +282,7 @@ class UpstreamPool:
         self.idle: dict[str, list[UpstreamConnection]] = {}
         self.open: dict[str, int] = {}
         self._all: set[UpstreamConnection] = set()
-        self._waiters: dict[str, collections.deque[asyncio.Future[None]]] = {}
+        self._waiters = Waiters()
 
     async def acquire(self, backend: Backend) -> tuple[UpstreamConnection, bool]:
         """A connection to ``backend`` and whether it was reused.
@@ -269,16 +300,7 @@ class UpstreamPool:
                 return reused, True
             if self.open.get(key, 0) < settings.http.max_connections_per_backend:
                 break
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.setdefault(key, collections.deque()).append(waiter)
-            try:
-                async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                    await waiter
-            except TimeoutError:
-                raise PoolExhausted(key) from None
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._waiters[key].remove(waiter)
+            await self._waiters.wait(key, loop, deadline)
         self.open[key] = self.open.get(key, 0) + 1
         try:
             async with asyncio.timeout(max(0.001, deadline - loop.time())):
@@ -312,7 +334,7 @@ class UpstreamPool:
             return
         self.idle.setdefault(key, []).append(conn)
         conn.idle_timer.set(self.runtime.settings.http.upstream_idle_timeout_seconds)
-        self._wake(key)
+        self._waiters.wake(key)
 
     def forget(self, conn: UpstreamConnection) -> None:
         """``conn`` is closed: it no longer counts against its backend's limit."""
@@ -333,15 +355,8 @@ class UpstreamPool:
             self.open.pop(key, None)
             if not self.idle.get(key):
                 self.idle.pop(key, None)
-        self._wake(key)
+        self._waiters.wake(key)
 
-    def _wake(self, key: str) -> None:
-        waiters = self._waiters.get(key)
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
 
     def prune(self) -> None:
         """Close idle connections to backends that left every set."""
