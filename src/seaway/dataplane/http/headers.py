@@ -118,7 +118,7 @@ def request_headers(
 
 
 # Connection values that name no other field: the usual ones, checked first.
-_PLAIN_OPTIONS = frozenset({"keep-alive", "close", "Keep-Alive", "Close"})
+_PLAIN_OPTIONS = frozenset({"keep-alive", "close"})
 
 
 def _without_options(
@@ -126,7 +126,7 @@ def _without_options(
 ) -> Headers:
     """``fields`` without those the Connection values name (RFC 9110 section 7.6.1);
     ``lower_names[i]`` is the lower-case name of ``fields[offset + i]``."""
-    if all(value in _PLAIN_OPTIONS for value in connection_values):
+    if all(value.strip().lower() in _PLAIN_OPTIONS for value in connection_values):
         return fields
     named = {t.strip().lower() for value in connection_values for t in value.split(",")}
     named.discard("")
