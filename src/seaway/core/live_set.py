@@ -143,4 +143,3 @@ class LiveBackendSet:
         """Forget clients idle past the affinity timeout."""
         if self.affinity is not None:
             self.affinity.expire(now)
-

@@ -357,7 +357,6 @@ class UpstreamPool:
                 self.idle.pop(key, None)
         self._waiters.wake(key)
 
-
     def prune(self) -> None:
         """Close idle connections to backends that left every set."""
         for key in [k for k in self.idle if not self.runtime.wanted(k)]:
