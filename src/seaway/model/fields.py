@@ -269,9 +269,32 @@ class FieldReader:
                     join_path(path, key), f"unknown field (known: {', '.join(sorted(known))})"
                 )
 
+    def section(
+        self, m: Mapping[str, object], path: str, key: str, known: frozenset[str]
+    ) -> Mapping[str, object] | None:
+        """An optional settings mapping whose fields are all in ``known``: any other
+        field is an error."""
+        section = self.mapping(m, path, key)
+        if section is not None:
+            self.reject_unknown(section, join_path(path, key), known)
+        return section
+
 
 def item_mapping(r: FieldReader, value: object, path: str) -> Mapping[str, object] | None:
     return r.as_mapping(value, path)
+
+
+def mapping_item(
+    read: Callable[[FieldReader, Mapping[str, object], str], T | None],
+) -> Callable[[FieldReader, object, str], T | None]:
+    """A ``list_of`` item reader from ``read``, a reader of one mapping: an item that is
+    not a mapping is an error and is left out."""
+
+    def read_item(r: FieldReader, value: object, path: str) -> T | None:
+        m = r.as_mapping(value, path)
+        return None if m is None else read(r, m, path)
+
+    return read_item
 
 
 def item_string(r: FieldReader, value: object, path: str) -> str | None:

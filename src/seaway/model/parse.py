@@ -43,6 +43,7 @@ from seaway.model.fields import (
     item_mapping,
     item_string,
     join_path,
+    mapping_item,
     parse_ip,
     port_name_ok,
     type_name,
@@ -424,10 +425,8 @@ def _timestamp(r: FieldReader, metadata: Mapping[str, object], key: str) -> str 
 # -- Service ---------------------------------------------------------------------------
 
 
-def _service_port(r: FieldReader, value: object, path: str) -> ServicePort | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _service_port(r: FieldReader, m: Mapping[str, object], path: str) -> ServicePort | None:
     name = r.string(m, path, "name") or ""
     if name:
         check_label(r, join_path(path, "name"), name)
@@ -586,11 +585,13 @@ def _check_service_annotations(r: FieldReader, meta: ObjectMeta) -> None:
 
 
 def _endpoint(
-    r: FieldReader, value: object, path: str, *, address_type: AddressType, namespace: str
+    r: FieldReader,
+    m: Mapping[str, object],
+    path: str,
+    *,
+    address_type: AddressType,
+    namespace: str,
 ) -> Endpoint | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
     addresses: list[str] = []
     for item_path, text in r.list_of(m, path, "addresses", item_string, required=True):
         if address_type == "FQDN":
@@ -639,10 +640,8 @@ def _endpoint(
     )
 
 
-def _endpoint_port(r: FieldReader, value: object, path: str) -> EndpointPort | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _endpoint_port(r: FieldReader, m: Mapping[str, object], path: str) -> EndpointPort | None:
     name = r.string(m, path, "name") or ""
     if name:
         check_label(r, join_path(path, "name"), name)
@@ -666,8 +665,9 @@ def _endpoint_slice(r: FieldReader, doc: Mapping[str, object], meta: ObjectMeta)
         r.error("addressType", "is required (IPv4, IPv6 or FQDN)")
     address_type = r.choice(doc, "", "addressType", _ADDRESS_TYPES, "IPv4")
 
-    def read_endpoint(reader: FieldReader, value: object, path: str) -> Endpoint | None:
-        return _endpoint(reader, value, path, address_type=address_type, namespace=meta.namespace)
+    @mapping_item
+    def read_endpoint(reader: FieldReader, m: Mapping[str, object], path: str) -> Endpoint | None:
+        return _endpoint(reader, m, path, address_type=address_type, namespace=meta.namespace)
 
     ports = r.list_of(doc, "", "ports", _endpoint_port)
     seen: dict[tuple[str, str], str] = {}
@@ -688,19 +688,15 @@ def _endpoint_slice(r: FieldReader, doc: Mapping[str, object], meta: ObjectMeta)
 # -- Node ------------------------------------------------------------------------------
 
 
-def _node_address(r: FieldReader, value: object, path: str) -> tuple[str, str] | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _node_address(r: FieldReader, m: Mapping[str, object], path: str) -> tuple[str, str] | None:
     kind = r.string(m, path, "type", required=True)
     address = r.string(m, path, "address", required=True)
     return (kind, address) if kind is not None and address is not None else None
 
 
-def _taint(r: FieldReader, value: object, path: str) -> Taint | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _taint(r: FieldReader, m: Mapping[str, object], path: str) -> Taint | None:
     key = r.string(m, path, "key", required=True)
     value_text = r.string(m, path, "value") or ""
     if m.get("effect") is None:
@@ -827,11 +823,10 @@ _ACCESS_LOG_FORMATS = ("json", "text")
 
 
 def _access_log_settings(r: FieldReader, spec: Mapping[str, object]) -> AccessLogSettings:
-    raw = r.mapping(spec, "spec", "accessLog")
+    raw = r.section(spec, "spec", "accessLog", _ACCESS_LOG_FIELDS)
     if raw is None:
         return AccessLogSettings()
     here = "spec.accessLog"
-    r.reject_unknown(raw, here, _ACCESS_LOG_FIELDS)
     path = r.string(raw, here, "path")
     fmt = r.string(raw, here, "format")
     if fmt is not None and fmt not in _ACCESS_LOG_FORMATS:
@@ -869,10 +864,9 @@ def _settings(r: FieldReader, doc: Mapping[str, object], meta: ObjectMeta) -> Se
         # backend's permutation visits every slot.
         r.error("spec.maglevTableSize", f"must be a prime number, got {table_size}")
     keepalive = d.keepalive
-    raw_keepalive = r.mapping(spec, "spec", "keepalive")
+    raw_keepalive = r.section(spec, "spec", "keepalive", _KEEPALIVE_FIELDS)
     if raw_keepalive is not None:
         here = "spec.keepalive"
-        r.reject_unknown(raw_keepalive, here, _KEEPALIVE_FIELDS)
         enabled = r.boolean(raw_keepalive, here, "enabled")
         keepalive = KeepaliveSettings(
             enabled=keepalive.enabled if enabled is None else enabled,

@@ -63,11 +63,10 @@ def non_negative_number(
 def parse_health_check_settings(r: FieldReader, spec: Mapping[str, object]) -> HealthCheckSettings:
     """``spec.healthCheck``; every absent field keeps its documented default."""
     d = HealthCheckSettings()
-    m = r.mapping(spec, "spec", "healthCheck")
+    m = r.section(spec, "spec", "healthCheck", _HEALTH_CHECK_FIELDS)
     if m is None:
         return d
     here = "spec.healthCheck"
-    r.reject_unknown(m, here, _HEALTH_CHECK_FIELDS)
     pods = r.boolean(m, here, "pods")
     nodes = r.boolean(m, here, "nodes")
     statuses = r.string(m, here, "expectedStatuses")
@@ -97,11 +96,10 @@ def parse_health_check_settings(r: FieldReader, spec: Mapping[str, object]) -> H
 def parse_outlier_settings(r: FieldReader, spec: Mapping[str, object]) -> OutlierSettings:
     """``spec.outlierDetection``; every absent field keeps Envoy's default."""
     d = OutlierSettings()
-    m = r.mapping(spec, "spec", "outlierDetection")
+    m = r.section(spec, "spec", "outlierDetection", _OUTLIER_FIELDS)
     if m is None:
         return d
     here = "spec.outlierDetection"
-    r.reject_unknown(m, here, _OUTLIER_FIELDS)
     enabled = r.boolean(m, here, "enabled")
     return OutlierSettings(
         enabled=d.enabled if enabled is None else enabled,

@@ -11,7 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from seaway.model.fields import DNS_SUBDOMAIN_MAX, FieldReader, check_label, join_path
+from seaway.model.fields import (
+    DNS_SUBDOMAIN_MAX,
+    FieldReader,
+    check_label,
+    join_path,
+    mapping_item,
+)
 from seaway.model.objects import ObjectMeta
 from seaway.model.routes import GrantFrom, GrantTo, ReferenceGrant
 
@@ -54,10 +60,8 @@ def _kind(r: FieldReader, m: Mapping[str, object], path: str) -> str | None:
     return value
 
 
-def _grant_from(r: FieldReader, value: object, path: str) -> GrantFrom | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _grant_from(r: FieldReader, m: Mapping[str, object], path: str) -> GrantFrom | None:
     group = _group(r, m, path)
     kind = _kind(r, m, path)
     namespace = r.string(m, path, "namespace", required=True)
@@ -68,10 +72,8 @@ def _grant_from(r: FieldReader, value: object, path: str) -> GrantFrom | None:
     return GrantFrom(group=group, kind=kind, namespace=namespace)
 
 
-def _grant_to(r: FieldReader, value: object, path: str) -> GrantTo | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _grant_to(r: FieldReader, m: Mapping[str, object], path: str) -> GrantTo | None:
     group = _group(r, m, path)
     kind = _kind(r, m, path)
     name = r.string(m, path, "name")

@@ -21,6 +21,7 @@ from seaway.model.fields import (
     item_cidr,
     item_string,
     join_path,
+    mapping_item,
     parse_ip,
     port_name_ok,
 )
@@ -136,10 +137,10 @@ def _label_key(r: FieldReader, path: str, key: str) -> bool:
     return not prefix or check_subdomain(r, path, prefix)
 
 
-def _label_requirement(r: FieldReader, value: object, path: str) -> LabelRequirement | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _label_requirement(
+    r: FieldReader, m: Mapping[str, object], path: str
+) -> LabelRequirement | None:
     key = r.string(m, path, "key", required=True)
     operator = r.string(m, path, "operator", required=True)
     values: list[str] = []
@@ -234,10 +235,8 @@ def _ingress_backend(r: FieldReader, m: Mapping[str, object], path: str) -> Ingr
     return IngressBackend(service=name, port_number=number, port_name=port_name)
 
 
-def _ingress_path(r: FieldReader, value: object, path: str) -> IngressPath | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _ingress_path(r: FieldReader, m: Mapping[str, object], path: str) -> IngressPath | None:
     if m.get("pathType") is None:
         r.error(
             join_path(path, "pathType"), "is required (Exact, Prefix or ImplementationSpecific)"
@@ -257,10 +256,8 @@ def _ingress_path(r: FieldReader, value: object, path: str) -> IngressPath | Non
     return IngressPath(path=text, path_type=path_type, backend=backend)
 
 
-def _ingress_rule(r: FieldReader, value: object, path: str) -> IngressRule | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _ingress_rule(r: FieldReader, m: Mapping[str, object], path: str) -> IngressRule | None:
     host = r.string(m, path, "host")
     if host is not None:
         _hostname(r, join_path(path, "host"), host)
@@ -292,10 +289,8 @@ def parse_ingress(r: FieldReader, doc: Mapping[str, object], meta: ObjectMeta) -
     )
 
 
-def _ingress_tls(r: FieldReader, value: object, path: str) -> IngressTLS | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _ingress_tls(r: FieldReader, m: Mapping[str, object], path: str) -> IngressTLS | None:
     hosts = []
     for host_path, host in r.list_of(m, path, "hosts", item_string):
         if _hostname(r, host_path, host):
@@ -309,10 +304,8 @@ def _ingress_tls(r: FieldReader, value: object, path: str) -> IngressTLS | None:
 # -- Gateway ---------------------------------------------------------------------------
 
 
-def _gateway_listener(r: FieldReader, value: object, path: str) -> GatewayListener | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _gateway_listener(r: FieldReader, m: Mapping[str, object], path: str) -> GatewayListener | None:
     name = r.string(m, path, "name", required=True)
     if name is not None:
         check_label(r, join_path(path, "name"), name)
@@ -364,10 +357,8 @@ def _gateway_listener(r: FieldReader, value: object, path: str) -> GatewayListen
     )
 
 
-def _certificate_ref(r: FieldReader, value: object, path: str) -> CertificateRef | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _certificate_ref(r: FieldReader, m: Mapping[str, object], path: str) -> CertificateRef | None:
     name = r.string(m, path, "name", required=True)
     if name is None:
         return None
@@ -379,17 +370,13 @@ def _certificate_ref(r: FieldReader, value: object, path: str) -> CertificateRef
     )
 
 
-def _route_kind(r: FieldReader, value: object, path: str) -> str | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _route_kind(r: FieldReader, m: Mapping[str, object], path: str) -> str | None:
     return r.string(m, path, "kind", required=True)
 
 
-def _gateway_address(r: FieldReader, value: object, path: str) -> str | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _gateway_address(r: FieldReader, m: Mapping[str, object], path: str) -> str | None:
     kind = r.string(m, path, "type") or "IPAddress"
     text = r.string(m, path, "value", required=True)
     if kind != "IPAddress":
@@ -425,10 +412,8 @@ def parse_gateway(r: FieldReader, doc: Mapping[str, object], meta: ObjectMeta) -
 # -- HTTPRoute -------------------------------------------------------------------------
 
 
-def _parent_ref(r: FieldReader, value: object, path: str) -> ParentRef | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _parent_ref(r: FieldReader, m: Mapping[str, object], path: str) -> ParentRef | None:
     name = r.string(m, path, "name", required=True)
     if name is None:
         return None
@@ -442,10 +427,8 @@ def _parent_ref(r: FieldReader, value: object, path: str) -> ParentRef | None:
     )
 
 
-def _value_match(r: FieldReader, value: object, path: str) -> ValueMatch | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _value_match(r: FieldReader, m: Mapping[str, object], path: str) -> ValueMatch | None:
     kind = r.choice(m, path, "type", _VALUE_MATCH_TYPES, "Exact")
     name = r.string(m, path, "name", required=True)
     text = r.string(m, path, "value")
@@ -459,10 +442,8 @@ def _value_match(r: FieldReader, value: object, path: str) -> ValueMatch | None:
     return ValueMatch(name=name, value=text, type=kind)
 
 
-def _route_match(r: FieldReader, value: object, path: str) -> RouteMatch | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _route_match(r: FieldReader, m: Mapping[str, object], path: str) -> RouteMatch | None:
     path_match = PathMatch()
     pm = r.mapping(m, path, "path")
     if pm is not None:
@@ -490,10 +471,8 @@ def _route_match(r: FieldReader, value: object, path: str) -> RouteMatch | None:
     )
 
 
-def _header_pair(r: FieldReader, value: object, path: str) -> tuple[str, str] | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _header_pair(r: FieldReader, m: Mapping[str, object], path: str) -> tuple[str, str] | None:
     name = r.string(m, path, "name", required=True)
     text = r.string(m, path, "value")
     if name is not None and _TOKEN.fullmatch(name) is None:
@@ -531,13 +510,14 @@ def _path_modifier(r: FieldReader, m: Mapping[str, object], path: str) -> PathMo
 
 
 def _route_filter(
-    r: FieldReader, value: object, path: str, allowed: tuple[FilterType, ...], scope: str
+    r: FieldReader,
+    m: Mapping[str, object],
+    path: str,
+    allowed: tuple[FilterType, ...],
+    scope: str,
 ) -> RouteFilter | None:
     """One filter of a rule or of a backendRef; ``allowed`` are the types ``scope``
     (words for the error, such as "in a rule") takes."""
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
     raw_type = r.string(m, path, "type", required=True)
     if raw_type is None:
         return None
@@ -594,8 +574,9 @@ def _filters(
 ) -> tuple[RouteFilter, ...]:
     """The ``filters`` list of a rule or a backendRef, read and checked the same way."""
 
-    def read(r: FieldReader, value: object, item_path: str) -> RouteFilter | None:
-        return _route_filter(r, value, item_path, allowed, scope)
+    @mapping_item
+    def read(r: FieldReader, m: Mapping[str, object], item_path: str) -> RouteFilter | None:
+        return _route_filter(r, m, item_path, allowed, scope)
 
     filters = r.list_of(m, path, "filters", read)
     kinds = [f.type for _, f in filters]
@@ -607,10 +588,8 @@ def _filters(
     return tuple(f for _, f in filters)
 
 
-def _backend_ref(r: FieldReader, value: object, path: str) -> BackendRef | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _backend_ref(r: FieldReader, m: Mapping[str, object], path: str) -> BackendRef | None:
     name = r.string(m, path, "name", required=True)
     weight = r.integer(m, path, "weight", 0, _WEIGHT_MAX)
     filters = _filters(r, m, path, _BACKEND_FILTER_TYPES, "in a backendRef")
@@ -627,10 +606,8 @@ def _backend_ref(r: FieldReader, value: object, path: str) -> BackendRef | None:
     )
 
 
-def _route_rule(r: FieldReader, value: object, path: str) -> HTTPRouteRule | None:
-    m = r.as_mapping(value, path)
-    if m is None:
-        return None
+@mapping_item
+def _route_rule(r: FieldReader, m: Mapping[str, object], path: str) -> HTTPRouteRule | None:
     matches = tuple(x for _, x in r.list_of(m, path, "matches", _route_match))
     filters = _filters(r, m, path, _FILTER_TYPES, "in a rule")
     return HTTPRouteRule(
@@ -677,11 +654,10 @@ HTTP_SETTINGS_FIELDS = frozenset(
 def parse_ingress_settings(r: FieldReader, spec: Mapping[str, object]) -> IngressSettings:
     """``spec.ingress`` of a SeawayConfig."""
     d = IngressSettings()
-    m = r.mapping(spec, "spec", "ingress")
+    m = r.section(spec, "spec", "ingress", INGRESS_SETTINGS_FIELDS)
     if m is None:
         return d
     here = "spec.ingress"
-    r.reject_unknown(m, here, INGRESS_SETTINGS_FIELDS)
     address = r.string(m, here, "address")
     if address is not None:
         parsed = parse_ip(address)
@@ -702,11 +678,10 @@ def parse_http_settings(
 ) -> HttpSettings:
     """``spec.http`` of a SeawayConfig."""
     d = HttpSettings()
-    m = r.mapping(spec, "spec", "http")
+    m = r.section(spec, "spec", "http", HTTP_SETTINGS_FIELDS)
     if m is None:
         return d
     here = "spec.http"
-    r.reject_unknown(m, here, HTTP_SETTINGS_FIELDS)
     algorithm = r.string(m, here, "algorithm")
     if algorithm is not None and algorithm not in algorithms:
         r.error(
