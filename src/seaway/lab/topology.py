@@ -50,6 +50,38 @@ def _routes(namespace: str, networks: list[str], via: str, own: list[str]) -> li
     ]
 
 
+def _veth(namespace: str, peer: str, peer_namespace: str) -> Command:
+    """A veth pair: ``eth0`` in ``namespace``, its peer ``peer`` in ``peer_namespace``."""
+    return [
+        "ip",
+        "-n",
+        namespace,
+        "link",
+        "add",
+        "eth0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        peer,
+        "netns",
+        peer_namespace,
+    ]
+
+
+def _bridged_host(
+    namespace: str, port: str, bridge_namespace: str, bridge: str, cidr: str
+) -> list[Command]:
+    """``namespace``'s ``eth0`` (address ``cidr``) plugged as ``port`` into ``bridge``."""
+    return [
+        _veth(namespace, port, bridge_namespace),
+        ["ip", "-n", bridge_namespace, "link", "set", port, "master", bridge],
+        ["ip", "-n", bridge_namespace, "link", "set", port, "up"],
+        ["ip", "-n", namespace, "addr", "add", cidr, "dev", "eth0"],
+        ["ip", "-n", namespace, "link", "set", "eth0", "up"],
+    ]
+
+
 def topology_commands(spec: LabSpec) -> list[Command]:
     """The ``ip`` commands that wire ``spec`` (after its namespaces exist)."""
     cmds: list[Command] = []
@@ -58,21 +90,7 @@ def topology_commands(spec: LabSpec) -> list[Command]:
         ["ip", "-n", ROUTER, "link", "add", ROUTER_BRIDGE, "type", "bridge"],
         ["ip", "-n", ROUTER, "addr", "add", spec.router.cidr, "dev", ROUTER_BRIDGE],
         ["ip", "-n", ROUTER, "link", "set", ROUTER_BRIDGE, "up"],
-        [
-            "ip",
-            "-n",
-            CLIENT,
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "client",
-            "netns",
-            ROUTER,
-        ],
+        _veth(CLIENT, "client", ROUTER),
         [
             "ip",
             "-n",
@@ -96,27 +114,7 @@ def topology_commands(spec: LabSpec) -> list[Command]:
         for i, n in enumerate(spec.nodes)
     ]
     for namespace, port, cidr in hosts:
-        cmds += [
-            [
-                "ip",
-                "-n",
-                namespace,
-                "link",
-                "add",
-                "eth0",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                port,
-                "netns",
-                ROUTER,
-            ],
-            ["ip", "-n", ROUTER, "link", "set", port, "master", ROUTER_BRIDGE],
-            ["ip", "-n", ROUTER, "link", "set", port, "up"],
-            ["ip", "-n", namespace, "addr", "add", cidr, "dev", "eth0"],
-            ["ip", "-n", namespace, "link", "set", "eth0", "up"],
-        ]
+        cmds += _bridged_host(namespace, port, ROUTER, ROUTER_BRIDGE, cidr)
         cmds += _routes(namespace, [spec.client.network], spec.router.address, [])
     for address in spec.extra_lb_addresses:
         cmds.append(["ip", "-n", LOAD_BALANCER, "addr", "add", f"{address}/32", "dev", "eth0"])
@@ -159,27 +157,7 @@ def pod_commands(
     node_ns = node_namespace(node.name)
     port = pod_interface(index)
     prefix = ipaddress.ip_network(node.pod_cidr).prefixlen
-    cmds: list[Command] = [
-        [
-            "ip",
-            "-n",
-            ns,
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            port,
-            "netns",
-            node_ns,
-        ],
-        ["ip", "-n", node_ns, "link", "set", port, "master", NODE_BRIDGE],
-        ["ip", "-n", node_ns, "link", "set", port, "up"],
-        ["ip", "-n", ns, "addr", "add", f"{address}/{prefix}", "dev", "eth0"],
-        ["ip", "-n", ns, "link", "set", "eth0", "up"],
-    ]
+    cmds = _bridged_host(ns, port, node_ns, NODE_BRIDGE, f"{address}/{prefix}")
     cmds += _routes(ns, list(spec.networks), node.pod_gateway, [node.pod_cidr])
     return cmds
 
