@@ -149,6 +149,12 @@ class LabSpec:
                 return deployment
         raise KeyError(name)
 
+    def cluster_service(self) -> ServiceSpec:
+        """The first Service with externalTrafficPolicy Cluster, else the first Service."""
+        return next(
+            (s for s in self.services if s.external_traffic_policy == "Cluster"), self.services[0]
+        )
+
     def with_deployment(self, deployment: DeploymentSpec) -> LabSpec:
         """This lab with ``deployment`` replacing the one of the same name."""
         others = tuple(deployment if d.name == deployment.name else d for d in self.deployments)

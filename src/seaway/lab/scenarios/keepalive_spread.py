@@ -31,7 +31,7 @@ from seaway.lab.lab import Lab
 from seaway.lab.manifests import ingress_address, ingress_host
 from seaway.lab.namespace_threads import NamespaceThread
 from seaway.lab.scenarios.result import Say, ScenarioResult
-from seaway.lab.spec import LabSpec, ServiceSpec
+from seaway.lab.spec import LabSpec
 
 NAME = "keepalive-spread"
 CLIENTS = 6
@@ -122,15 +122,9 @@ async def _wait_for_l7_pod(client: KeepAliveClient, pods: set[str]) -> None:
         await asyncio.sleep(0.05)
 
 
-def _service(spec: LabSpec) -> ServiceSpec:
-    return next(
-        (s for s in spec.services if s.external_traffic_policy == "Cluster"), spec.services[0]
-    )
-
-
 def with_ingress(spec: LabSpec) -> LabSpec:
     """``spec`` with an Ingress for the scenario's Service (whatever LAB.yaml said)."""
-    name = _service(spec).name
+    name = spec.cluster_service().name
     return replace(
         spec,
         services=tuple(replace(s, ingress=True) if s.name == name else s for s in spec.services),
@@ -140,7 +134,7 @@ def with_ingress(spec: LabSpec) -> LabSpec:
 async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
     result = ScenarioResult(NAME)
     spec = with_ingress(spec)
-    service = _service(spec)
+    service = spec.cluster_service()
     l7_address, l7_port = ingress_address(spec)
     host = ingress_host(service)
     async with Lab(spec, state_dir=state_dir, say=say) as lab:

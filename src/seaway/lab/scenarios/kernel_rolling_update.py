@@ -33,9 +33,7 @@ NAME = "kernel-rolling-update"
 
 async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
     result = ScenarioResult(NAME)
-    service = next(
-        (s for s in spec.services if s.external_traffic_policy == "Cluster"), spec.services[0]
-    )
+    service = spec.cluster_service()
     name = service.deployment
     right = right_timeline(spec.deployment(name), spec.propagation_seconds)
     target = (service.load_balancer_ip, service.port)

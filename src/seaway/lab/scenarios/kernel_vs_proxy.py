@@ -157,9 +157,7 @@ async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
     if shutil.which("haproxy") is None:
         result.check("HAProxy is installed (needed for the comparison)", False, say)
         return result
-    service = next(
-        (s for s in spec.services if s.external_traffic_policy == "Cluster"), spec.services[0]
-    )
+    service = spec.cluster_service()
     async with Lab(spec, state_dir=state_dir, say=say, dataplane="nftables") as lab:
         try:
             contenders = await _start_contenders(lab, service)

@@ -33,9 +33,7 @@ SEAWAY_PICKUP_SECONDS = 1.0
 
 async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
     result = ScenarioResult(NAME)
-    service = next(
-        (s for s in spec.services if s.external_traffic_policy == "Cluster"), spec.services[0]
-    )
+    service = spec.cluster_service()
     async with Lab(spec, state_dir=state_dir, say=say) as lab:
         counts: dict[str, int] = {}
         for pod in lab.pods():

@@ -139,9 +139,7 @@ def timeline(pod: Pod, propagation: float, say: Say) -> None:
 
 async def run(spec: LabSpec, state_dir: Path, say: Say) -> ScenarioResult:
     result = ScenarioResult(NAME)
-    service = next(
-        (s for s in spec.services if s.external_traffic_policy == "Cluster"), spec.services[0]
-    )
+    service = spec.cluster_service()
     name = service.deployment
     right = right_timeline(spec.deployment(name), spec.propagation_seconds)
     wrong = replace(right, pre_stop_sleep_seconds=0.0, delay_shutdown_seconds=0.0)
