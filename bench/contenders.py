@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import os
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from seaway.testing.processes import free_port
+from seaway.testing.processes import free_port, stop_process
 
 # Loopback addresses, one per role, so that the contenders never share a port space
 # and every packet stays on the host.
@@ -72,13 +71,7 @@ class ProcessGroup:
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_process(proc, wait_seconds=10)
         if proc in self.procs:
             self.procs.remove(proc)
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from seaway.lab.throughput import duration_ms
+
 T = TypeVar("T")
 
 # Time a load generator may take beyond its nominal duration before it is killed.
@@ -42,14 +44,11 @@ class LoadResult:
     errors: int = 0
 
 
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
-
-
 def _ms(text: str) -> float:
-    found = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text.strip())
-    if found is None:
-        raise LoadFailed(f"unreadable duration {text!r}")
-    return float(found.group(1)) * _UNITS_MS[found.group(2)]
+    try:
+        return duration_ms(text)
+    except ValueError:
+        raise LoadFailed(f"unreadable duration {text!r}") from None
 
 
 def parse_wrk(text: str) -> LoadResult:

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import contenders as ct
@@ -62,6 +62,25 @@ def _frame(frame: str) -> str:
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{name} ({path})"
+
+
+def _record_under_load(
+    record: list[str], drive: Callable[[float], object], duration: float
+) -> object:
+    """Run the py-spy command ``record`` while ``drive(duration)`` loads seaway from a
+    thread; the load's result (None if it did not finish)."""
+    outcome: dict[str, object] = {}
+
+    def load() -> None:
+        outcome["load"] = drive(duration)
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    try:
+        subprocess.run(record, capture_output=True, timeout=duration + 30, check=True)
+    finally:
+        thread.join(duration + 30)
+    return outcome.get("load")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,36 +132,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 str(int(args.duration) - 1),
             ]
             record += ["--pid", str(seaway.pid)]
-            outcome: dict[str, object] = {}
-
-            def load() -> None:
-                outcome["load"] = drive(args.duration)
-
-            thread = threading.Thread(target=load)
-            thread.start()
-            try:
-                subprocess.run(
-                    [*record, "-f", "raw", "-o", str(raw)],
-                    capture_output=True,
-                    timeout=args.duration + 30,
-                    check=True,
-                )
-            finally:
-                thread.join(args.duration + 30)
-            print(f"load: {outcome.get('load')}")
+            outcome = _record_under_load(
+                [*record, "-f", "raw", "-o", str(raw)], drive, args.duration
+            )
+            print(f"load: {outcome}")
             print(summarize(raw.read_text(), args.top))
             if args.svg is not None:
-                thread = threading.Thread(target=load)
-                thread.start()
-                try:
-                    subprocess.run(
-                        [*record, "-o", str(args.svg)],
-                        capture_output=True,
-                        timeout=args.duration + 30,
-                        check=True,
-                    )
-                finally:
-                    thread.join(args.duration + 30)
+                _record_under_load([*record, "-o", str(args.svg)], drive, args.duration)
                 print(f"flame graph: {args.svg}")
         finally:
             group.stop_all()

@@ -19,7 +19,7 @@ from seaway.lab.namespace_threads import NamespaceThread
 
 CONNECTIONS = 16
 REQUEST_SECONDS = 3.0
-# wrk prints durations with these units (src/units.c).
+# wrk prints durations with these units (src/units.c); h2load uses a subset of them.
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 
 
@@ -36,7 +36,9 @@ class LoadFigures:
     tool: str
 
 
-def _duration_ms(text: str) -> float:
+def duration_ms(text: str) -> float:
+    """A duration as wrk and h2load print it (``"1.23ms"``, ``"4.5s"``), in milliseconds;
+    raises ValueError for anything else."""
     match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text.strip())
     if match is None:
         raise ValueError(f"not a wrk duration: {text!r}")
@@ -57,10 +59,10 @@ def parse_wrk(output: str) -> LoadFigures:
         errors += int(non_2xx.group(1))
     return LoadFigures(
         requests=int(total.group(1)),
-        seconds=_duration_ms(total.group(2)) / 1e3,
+        seconds=duration_ms(total.group(2)) / 1e3,
         requests_per_second=float(rps.group(1)),
-        p50_ms=_duration_ms(p50.group(1)),
-        p99_ms=_duration_ms(p99.group(1)),
+        p50_ms=duration_ms(p50.group(1)),
+        p99_ms=duration_ms(p99.group(1)),
         errors=errors,
         tool="wrk",
     )

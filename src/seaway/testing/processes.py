@@ -46,14 +46,15 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
     raise AssertionError(f"condition not met within {timeout} s (last error: {last_exc})")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes], wait_seconds: float = 5.0) -> None:
+    """End ``proc`` if it still runs: SIGTERM, then SIGKILL after ``wait_seconds``."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(5)
+            proc.wait(wait_seconds)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(5)
+            proc.wait(wait_seconds)
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Processes:
 
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
-            _stop(proc)
+            stop_process(proc)
 
 
 def tcp_ready(host: str, port: int) -> bool:
